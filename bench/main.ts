@@ -1,0 +1,256 @@
+/**
+ * `deno task bench`: speed of the CPU backend, each number beside a reference
+ * measured in the same run (bare cblas_sgemm, and PyTorch when installed).
+ *
+ *   1. Linear forward + backward, 1024x1024 weights, batch 256, against the
+ *      three bare cblas_sgemm calls it makes (target: ratio <= 1.15).
+ *   2. One VAT training step of VAT's MNIST MLP, 100 labelled + 250
+ *      unlabelled, one power iteration, against PyTorch (target: <= 1.0).
+ *   3. conv2d forward + backward, 128 -> 128 channels, 3x3, 32x32, batch 32:
+ *      GFLOP/s beside a plain sgemm of the same size and PyTorch.
+ * @module
+ */
+import { createCpuBackend } from "../src/backend/cpu.ts";
+import { backward } from "../src/autograd/tape.ts";
+import { scope, Tensor } from "../src/autograd/tensor.ts";
+import * as ops from "../src/ops/mod.ts";
+import { Rng } from "../src/ops/random.ts";
+import { Adam } from "../src/nn/optim.ts";
+import { vatMnistMlp } from "../src/models/mlp.ts";
+import { vatLoss } from "../src/methods/vat.ts";
+
+const be = await createCpuBackend("f32");
+const quick = Deno.args.includes("--quick");
+
+/** Median milliseconds of `fn` after warm-up runs. */
+function medianMs(fn: () => void, warmup: number, reps: number): number {
+  for (let i = 0; i < warmup; i++) fn();
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    fn();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
+// ---- the references ----
+
+/** cblas_sgemm straight from OpenBLAS, with no layer of ours in between. */
+function bareSgemm() {
+  const names = ["libopenblas.so.0", "libopenblas.so"];
+  for (const name of names) {
+    try {
+      const lib = Deno.dlopen(name, {
+        cblas_sgemm: {
+          parameters: [
+            "i32",
+            "i32",
+            "i32",
+            "i32",
+            "i32",
+            "i32",
+            "f32",
+            "pointer",
+            "i32",
+            "pointer",
+            "i32",
+            "f32",
+            "pointer",
+            "i32",
+          ],
+          result: "void",
+        },
+      });
+      const RowMajor = 101, N = 111, T = 112;
+      return (
+        ta: boolean,
+        tb: boolean,
+        m: number,
+        n: number,
+        k: number,
+        a: Tensor,
+        lda: number,
+        b: Tensor,
+        ldb: number,
+        beta: number,
+        c: Tensor,
+        ldc: number,
+      ) =>
+        lib.symbols.cblas_sgemm(
+          RowMajor,
+          ta ? T : N,
+          tb ? T : N,
+          m,
+          n,
+          k,
+          1,
+          a.storage.ptr,
+          lda,
+          b.storage.ptr,
+          ldb,
+          beta,
+          c.storage.ptr,
+          ldc,
+        );
+    } catch { /* try the next name */ }
+  }
+  throw new Error("Cannot open libopenblas for the bare sgemm reference");
+}
+
+/** PyTorch's timings from bench/torch_reference.py, or why there are none. */
+async function torchTimings(): Promise<
+  { vat_step_ms: number; conv_ms: number; torch: string } | string
+> {
+  const script = new URL("./torch_reference.py", import.meta.url).pathname;
+  const pythons = [Deno.env.get("ADVSSL_TORCH_PYTHON"), "/usr/bin/python3", "python3"].filter((
+    p,
+  ): p is string => !!p);
+  for (const py of pythons) {
+    try {
+      const r = await new Deno.Command(py, {
+        args: [script, String(be.threads())],
+        env: { OMP_WAIT_POLICY: "PASSIVE" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      if (r.success) return JSON.parse(new TextDecoder().decode(r.stdout));
+    } catch { /* next interpreter */ }
+  }
+  return "PyTorch not found (apt-get install python3-torch, or set ADVSSL_TORCH_PYTHON)";
+}
+
+const rows: string[][] = [];
+const row = (...cells: string[]) => rows.push(cells);
+const fmt = (v: number, d = 2) => v.toFixed(d);
+
+// 1. Linear forward + backward against its three sgemm calls.
+{
+  const [n, inF, outF] = [256, 1024, 1024];
+  const sgemm = bareSgemm();
+  const rng = new Rng(1);
+  const x = ops.randn(be, [n, inF], rng);
+  const w = ops.randn(be, [outF, inF], rng);
+  const b = ops.randn(be, [outF], rng);
+  w.requiresGrad = b.requiresGrad = x.requiresGrad = true;
+  const y = Tensor.empty(be, [n, outF]);
+  const dx = Tensor.empty(be, [n, inF]);
+  const dw = Tensor.empty(be, [outF, inF]);
+  const seed = ops.randn(be, [n, outF], rng);
+  const reps = quick ? 10 : 40;
+  const bare = () => {
+    sgemm(false, true, n, outF, inF, x, inF, w, inF, 0, y, outF);
+    sgemm(false, false, n, inF, outF, seed, outF, w, inF, 0, dx, inF);
+    sgemm(true, false, outF, inF, n, seed, outF, x, inF, 0, dw, inF);
+  };
+  const ours = () =>
+    scope(() => {
+      for (const p of [x, w, b]) p.gradReady = false;
+      backward(ops.linear(x, w, b), seed);
+    });
+  // Interleave the two so that frequency drift hits both alike.
+  let tBare = Infinity, tOurs = Infinity;
+  for (let i = 0; i < 3; i++) {
+    tBare = Math.min(tBare, medianMs(bare, 3, reps));
+    tOurs = Math.min(tOurs, medianMs(ours, 3, reps));
+  }
+  row(
+    "linear 1024x1024, batch 256, fwd+bwd",
+    `${fmt(tOurs)} ms`,
+    `bare cblas_sgemm x3: ${fmt(tBare)} ms`,
+    fmt(tOurs / tBare),
+    "<= 1.15",
+  );
+}
+
+// 2. One VAT step of the MNIST MLP.
+const torch = await torchTimings();
+let vatMs = 0;
+{
+  const rng = new Rng(0);
+  const model = vatMnistMlp(be, rng.fork());
+  const opt = new Adam(model.parameters(), { lr: 2e-3 });
+  const data = rng.fork();
+  const xl = ops.randUniform(be, [100, 784], data);
+  const labels = Tensor.from(be, Array.from({ length: 100 }, (_, i) => i % 10), [100]);
+  const xul = ops.randUniform(be, [250, 784], data);
+  const step = () =>
+    scope(() => {
+      opt.zeroGrad();
+      const nll = ops.crossEntropy(model.forward(xl), labels);
+      const clean = model.forward(xul);
+      const vat = vatLoss(model, xul, clean, data, { eps: 0.3, xi: 1e-6, iterations: 1 });
+      backward(ops.add(nll, vat));
+      opt.update();
+    });
+  vatMs = medianMs(step, 5, quick ? 10 : 40);
+  const ref = typeof torch === "string"
+    ? torch
+    : `PyTorch ${torch.torch}: ${fmt(torch.vat_step_ms)} ms`;
+  row(
+    "VAT step, MLP 784-1200-600-300-150-10, 100+250",
+    `${fmt(vatMs)} ms`,
+    ref,
+    typeof torch === "string" ? "-" : fmt(vatMs / torch.vat_step_ms),
+    "<= 1.0",
+  );
+}
+
+// 3. conv2d forward + backward against a plain sgemm of the same size.
+{
+  const [n, c, k, h] = [32, 128, 128, 32];
+  const rng = new Rng(2);
+  const x = ops.randn(be, [n, c, h, h], rng);
+  const w = ops.randn(be, [k, c, 3, 3], rng);
+  x.requiresGrad = w.requiresGrad = true;
+  const seed = ops.randn(be, [n, k, h, h], rng);
+  const flops = 3 * 2 * n * k * c * 9 * h * h;
+  const convMs = medianMs(
+    () =>
+      scope(() => {
+        w.gradReady = false;
+        backward(ops.conv2d(x, w, null, { padding: 1 }), seed);
+      }),
+    2,
+    quick ? 3 : 10,
+  );
+  const sgemm = bareSgemm();
+  const a = ops.randn(be, [k, c * 9], rng);
+  const bm = ops.randn(be, [c * 9, n * h * h], rng);
+  const cm = Tensor.empty(be, [k, n * h * h]);
+  const gemmMs = medianMs(
+    () => sgemm(false, false, k, n * h * h, c * 9, a, c * 9, bm, n * h * h, 0, cm, n * h * h),
+    2,
+    quick ? 3 : 10,
+  );
+  const gflops = (ms: number, f: number) => f / ms / 1e6;
+  row(
+    "conv2d 128->128 3x3 32x32 b32, fwd+bwd",
+    `${fmt(gflops(convMs, flops), 1)} GFLOP/s`,
+    `sgemm same size: ${fmt(gflops(gemmMs, flops / 3), 1)} GFLOP/s`,
+    fmt(gflops(convMs, flops) / gflops(gemmMs, flops / 3)),
+    "(of sgemm)",
+  );
+  if (typeof torch !== "string") {
+    row(
+      "  same conv in PyTorch",
+      `${fmt(convMs)} ms`,
+      `PyTorch: ${fmt(torch.conv_ms)} ms (${fmt(gflops(torch.conv_ms, flops), 1)} GFLOP/s)`,
+      fmt(convMs / torch.conv_ms),
+      "(time ratio)",
+    );
+  }
+}
+
+console.log(
+  `advssl bench: CPU backend, ${be.threads()} threads${
+    typeof torch === "string" ? `; ${torch}` : ""
+  }\n`,
+);
+const header = ["benchmark", "ours", "reference", "ratio", "target"];
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+console.log(line(header));
+console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
+for (const r of rows) console.log(line(r));

@@ -1,0 +1,318 @@
+/**
+ * Builds the native kernels: `native/*.c` into `build/libadvssl_cpu_f32.so`
+ * (the library the tool runs on) and `build/libadvssl_cpu_f64.so` (the same
+ * code in double precision, used by the gradient checks). It also looks for a
+ * CUDA toolkit with cuDNN and cuBLAS and says what it found.
+ *
+ * A library is rebuilt only when its sources or flags changed: the SHA-256 of
+ * both is stored beside it and compared on every call.
+ *
+ * Run: `deno task build-native` (add `--force` to rebuild regardless).
+ * @module
+ */
+
+const ROOT = new URL(".", import.meta.url).pathname;
+export const BUILD_DIR = `${ROOT}build`;
+const NATIVE_DIR = `${ROOT}native`;
+
+/** The precision a CPU library is compiled for. */
+export type Precision = "f32" | "f64";
+
+/** Path of the CPU library of one precision. */
+export function cpuLibraryPath(precision: Precision): string {
+  return `${BUILD_DIR}/libadvssl_cpu_${precision}.so`;
+}
+
+/** An error a user can fix by installing something; printed without a stack. */
+export class BuildError extends Error {
+  override name = "BuildError";
+}
+
+async function run(
+  cmd: string,
+  args: string[],
+): Promise<{ ok: boolean; out: string }> {
+  try {
+    const r = await new Deno.Command(cmd, {
+      args,
+      stdout: "piped",
+      stderr: "piped",
+    })
+      .output();
+    const text = new TextDecoder();
+    return {
+      ok: r.success,
+      out: text.decode(r.stdout) + text.decode(r.stderr),
+    };
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return { ok: false, out: "" };
+    throw e;
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Folders where Debian and other distributions put OpenBLAS's cblas.h. */
+const OPENBLAS_INCLUDES = [
+  "/usr/include/x86_64-linux-gnu/openblas-pthread",
+  "/usr/include/aarch64-linux-gnu/openblas-pthread",
+  "/usr/include/openblas",
+  "/usr/include",
+];
+
+async function findCompiler(): Promise<string> {
+  const cc = Deno.env.get("CC") ?? "gcc";
+  const r = await run(cc, ["--version"]);
+  if (!r.ok) {
+    throw new BuildError(
+      `Cannot build the native kernels: no C compiler '${cc}' found (install Debian's gcc: apt-get install -y gcc, or set CC)`,
+    );
+  }
+  return cc;
+}
+
+function findOpenBlasInclude(): string {
+  const inc = OPENBLAS_INCLUDES.find((d) =>
+    exists(`${d}/cblas.h`) && exists(`${d}/openblas_config.h`)
+  );
+  if (!inc) {
+    throw new BuildError(
+      "Cannot build the native kernels: OpenBLAS headers (cblas.h, openblas_config.h) not found (install Debian's libopenblas-dev: apt-get install -y libopenblas-dev)",
+    );
+  }
+  return inc;
+}
+
+function sources(): string[] {
+  return [...Deno.readDirSync(NATIVE_DIR)]
+    .filter((e) => e.isFile && /\.(c|h)$/.test(e.name))
+    .map((e) => `${NATIVE_DIR}/${e.name}`)
+    .sort();
+}
+
+async function digest(parts: (string | Uint8Array)[]): Promise<string> {
+  const chunks = parts.map((p) => typeof p === "string" ? new TextEncoder().encode(p) : p);
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length + 1, 0));
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length + 1;
+  }
+  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return [...hash].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function compileArgs(
+  precision: Precision,
+  include: string,
+  out: string,
+): string[] {
+  const cfiles = sources().filter((f) => f.endsWith(".c"));
+  return [
+    "-O3",
+    // Nothing reads errno, and without it sqrt vectorises.
+    "-fno-math-errno",
+    "-march=native",
+    "-std=c11",
+    "-fPIC",
+    "-shared",
+    "-fopenmp",
+    "-fvisibility=hidden",
+    "-Wall",
+    "-Wextra",
+    "-Werror=implicit-function-declaration",
+    ...(precision === "f64" ? ["-DADV_DOUBLE"] : []),
+    `-I${include}`,
+    `-I${NATIVE_DIR}`,
+    ...cfiles,
+    "-o",
+    out,
+    // A kernel declared in the ABI but missing would otherwise only fail at dlopen.
+    "-Wl,--no-undefined",
+    "-lopenblas",
+    "-lm",
+  ];
+}
+
+/** The hash of a library's sources and flags, or "" when it cannot be built. */
+async function expectedHash(precision: Precision): Promise<string> {
+  const include = OPENBLAS_INCLUDES.find((d) => exists(`${d}/cblas.h`)) ?? "";
+  const files = sources();
+  return await digest([
+    ...compileArgs(precision, include, cpuLibraryPath(precision)),
+    ...files.map((f) => Deno.readFileSync(f)),
+  ]);
+}
+
+/** True when the library of this precision exists and matches its sources. */
+export async function isCpuLibraryFresh(
+  precision: Precision,
+): Promise<boolean> {
+  const lib = cpuLibraryPath(precision);
+  if (!exists(lib) || !exists(`${lib}.sha256`)) return false;
+  return Deno.readTextFileSync(`${lib}.sha256`).trim() ===
+    await expectedHash(precision);
+}
+
+/** Compiles one CPU library unless it is fresh; returns true if it compiled. */
+export async function buildCpuLibrary(
+  precision: Precision,
+  force = false,
+): Promise<boolean> {
+  if (!force && await isCpuLibraryFresh(precision)) return false;
+  const cc = await findCompiler();
+  const include = findOpenBlasInclude();
+  Deno.mkdirSync(BUILD_DIR, { recursive: true });
+  const lib = cpuLibraryPath(precision);
+  // Compile to a temporary name and rename, so a failed build never replaces a good library.
+  const tmp = `${lib}.tmp-${Deno.pid}`;
+  const r = await run(cc, compileArgs(precision, include, tmp));
+  if (!r.ok) {
+    try {
+      Deno.removeSync(tmp);
+    } catch { /* nothing was written */ }
+    if (/cannot find -lopenblas/.test(r.out)) {
+      throw new BuildError(
+        "Cannot link the native kernels: libopenblas not found (install Debian's libopenblas-dev: apt-get install -y libopenblas-dev)",
+      );
+    }
+    throw new BuildError(
+      `Cannot compile the native kernels (${precision}):\n${r.out}`,
+    );
+  }
+  if (r.out.trim()) console.error(r.out.trim());
+  Deno.renameSync(tmp, lib);
+  Deno.writeTextFileSync(
+    `${lib}.sha256`,
+    (await expectedHash(precision)) + "\n",
+  );
+  return true;
+}
+
+/** What the CUDA search found: paths, or the reason it stopped. */
+export interface CudaToolkit {
+  nvcc: string;
+  cudaHome: string;
+  cudnnInclude: string;
+  cudnnLib: string;
+  cublasInclude: string;
+  cublasLib: string;
+}
+
+async function pythonWheelRoots(): Promise<string[]> {
+  // The GPU machine ships cuDNN and cuBLAS as Python wheels under site-packages/nvidia/*.
+  const r = await run("python3", [
+    "-c",
+    "import nvidia; print('\\n'.join(nvidia.__path__))",
+  ]);
+  return r.ok ? r.out.split("\n").map((s) => s.trim()).filter((s) => s) : [];
+}
+
+function firstWith(dirs: string[], file: RegExp): string | undefined {
+  for (const d of dirs) {
+    try {
+      for (const e of Deno.readDirSync(d)) if (file.test(e.name)) return d;
+    } catch { /* missing folder */ }
+  }
+  return undefined;
+}
+
+/** Looks for nvcc, cuDNN and cuBLAS; returns the toolkit or why there is none. */
+export async function findCuda(): Promise<CudaToolkit | { missing: string }> {
+  const env = (k: string) => Deno.env.get(k);
+  const homes = [env("CUDA_HOME"), env("CUDA_PATH"), "/usr/local/cuda", "/usr"]
+    .filter((
+      h,
+    ): h is string => !!h);
+  const cudaHome = homes.find((h) => exists(`${h}/bin/nvcc`));
+  if (!cudaHome) {
+    return { missing: "no nvcc (set CUDA_HOME to the CUDA toolkit)" };
+  }
+  const wheels = await pythonWheelRoots();
+  const roots = (override: string | undefined, wheel: string) => [
+    ...(override ? [override] : []),
+    cudaHome,
+    "/usr",
+    "/usr/local",
+    ...wheels.map((w) => `${w}/${wheel}`),
+  ];
+  const cudnnRoots = roots(env("CUDNN_PATH"), "cudnn");
+  const cublasRoots = roots(env("CUBLAS_PATH"), "cublas");
+  const libDirs = (rs: string[]) =>
+    rs.flatMap((
+      r,
+    ) => [
+      `${r}/lib`,
+      `${r}/lib64`,
+      `${r}/lib/x86_64-linux-gnu`,
+      `${r}/targets/x86_64-linux/lib`,
+    ]);
+  const incDirs = (rs: string[]) =>
+    rs.flatMap((
+      r,
+    ) => [
+      `${r}/include`,
+      `${r}/include/x86_64-linux-gnu`,
+      `${r}/targets/x86_64-linux/include`,
+    ]);
+  const cudnnInclude = firstWith(incDirs(cudnnRoots), /^cudnn\.h$/);
+  const cudnnLib = firstWith(libDirs(cudnnRoots), /^libcudnn\.so/);
+  const cublasInclude = firstWith(incDirs(cublasRoots), /^cublas_v2\.h$/);
+  const cublasLib = firstWith(libDirs(cublasRoots), /^libcublas\.so/);
+  if (!cudnnInclude || !cudnnLib) {
+    return {
+      missing: `nvcc at ${cudaHome}/bin but no cuDNN (cudnn.h and libcudnn.so; set CUDNN_PATH)`,
+    };
+  }
+  if (!cublasInclude || !cublasLib) {
+    return {
+      missing:
+        `nvcc at ${cudaHome}/bin but no cuBLAS (cublas_v2.h and libcublas.so; set CUBLAS_PATH)`,
+    };
+  }
+  return {
+    nvcc: `${cudaHome}/bin/nvcc`,
+    cudaHome,
+    cudnnInclude,
+    cudnnLib,
+    cublasInclude,
+    cublasLib,
+  };
+}
+
+/** One line on the CUDA toolkit: what was found, or why the CUDA build is skipped. */
+export async function describeCuda(): Promise<string> {
+  const cuda = await findCuda();
+  if ("missing" in cuda) return `cuda: skipped: ${cuda.missing}`;
+  const v = await run(cuda.nvcc, ["--version"]);
+  const version = v.out.match(/release ([0-9.]+)/)?.[1] ?? "?";
+  const kernels = [...Deno.readDirSync(`${ROOT}kernels`)].some((e) => e.name.endsWith(".cu"));
+  return `cuda: found nvcc ${version} (${cuda.nvcc}), cuDNN (${cuda.cudnnLib}), cuBLAS (${cuda.cublasLib}); ` +
+    (kernels ? "" : "no CUDA kernels in kernels/ yet, nothing to build");
+}
+
+if (import.meta.main) {
+  const force = Deno.args.includes("--force");
+  try {
+    for (const p of ["f32", "f64"] as const) {
+      const built = await buildCpuLibrary(p, force);
+      console.log(
+        `cpu ${p}: ${built ? "built" : "up to date"} ${cpuLibraryPath(p)}`,
+      );
+    }
+    console.log(await describeCuda());
+  } catch (e) {
+    if (e instanceof BuildError) {
+      console.error(`error: ${e.message}`);
+      Deno.exit(1);
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,85 @@
+/* Runtime support: the error slot, aligned memory, threads, fill and copy. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <cblas.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+/* One process-wide slot rather than a thread-local one: Deno may call a
+ * kernel and then adv_last_error() from different threads (nonblocking
+ * calls), and kernels only record errors before any parallel work starts. */
+static char adv_error_buf[512];
+
+int adv_fail(const char *fn, const char *fmt, ...) {
+  if (strncmp(fn, "adv_", 4) == 0) fn += 4; /* messages read "gemm: ..." */
+  int len = snprintf(adv_error_buf, sizeof adv_error_buf, "%s: ", fn);
+  if (len < 0) len = 0;
+  if ((size_t)len >= sizeof adv_error_buf) len = (int)sizeof adv_error_buf - 1;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(adv_error_buf + len, sizeof adv_error_buf - (size_t)len, fmt, ap);
+  va_end(ap);
+  return 1;
+}
+
+const char *adv_last_error(void) { return adv_error_buf; }
+
+/* Lets the TypeScript side check it loaded the build it expects. */
+int adv_real_size(void) { return (int)sizeof(real); }
+
+/* 64-byte alignment keeps every tensor on cache-line and AVX-512 boundaries.
+ * The memory is not zeroed. A request of 0 bytes still returns a valid
+ * (minimal) block so callers can free it like any other. */
+void *adv_alloc(int64_t bytes) {
+  if (bytes < 0) {
+    adv_fail(__func__, "argument 'bytes' must be >= 0, got %lld",
+             (long long)bytes);
+    return NULL;
+  }
+  void *p = NULL;
+  size_t size = bytes == 0 ? 64 : (size_t)bytes;
+  if (posix_memalign(&p, 64, size) != 0) {
+    adv_fail(__func__, "out of memory allocating %lld bytes", (long long)bytes);
+    return NULL;
+  }
+  return p;
+}
+
+void adv_free(void *p) { free(p); }
+
+/* Both pools get the same count so GEMM and our own loops agree on how much
+ * of the machine to use. OpenMP's setting applies to the calling thread. */
+int adv_set_num_threads(int n) {
+  ADV_CHECK_POS(n);
+  omp_set_num_threads(n);
+  openblas_set_num_threads(n);
+  return 0;
+}
+
+int adv_get_num_threads(void) { return omp_get_max_threads(); }
+
+int adv_fill(real *x, int n, real value) {
+  ADV_CHECK_PTR(x);
+  ADV_CHECK_POS(n);
+#pragma omp parallel for if (n > ADV_PARALLEL_MIN) schedule(static)
+  for (int i = 0; i < n; i++) x[i] = value;
+  return 0;
+}
+
+/* dst and src must be the same buffer or not overlap at all. */
+int adv_copy(real *dst, const real *src, int n) {
+  ADV_CHECK_PTR(dst);
+  ADV_CHECK_PTR(src);
+  ADV_CHECK_POS(n);
+  if (dst == src) return 0;
+  real *restrict d = dst;
+  const real *restrict s = src;
+#pragma omp parallel for if (n > ADV_PARALLEL_MIN) schedule(static)
+  for (int i = 0; i < n; i++) d[i] = s[i];
+  return 0;
+}

@@ -1,0 +1,217 @@
+/*
+ * Batch normalisation over x (n, c, s): statistics per channel over the n*s
+ * values of that channel (s = 1 for 1-d inputs), PyTorch semantics:
+ *   training:  xhat = (x - mean) / sqrt(var + eps), var biased (divide by N);
+ *              running stats use the unbiased var (divide by N - 1);
+ *   inference: xhat from the running statistics;
+ *   y = gamma * xhat + beta.
+ * Each channel is reduced by one thread in a fixed order, in double, so the
+ * result does not depend on the thread count.
+ */
+#include "common.h"
+#include "realmath.h"
+
+int adv_batchnorm_forward_train(const real *x, const real *gamma,
+                                const real *beta, real *y, real *save_mean,
+                                real *save_invstd, real *running_mean,
+                                real *running_var, int n, int c, int s,
+                                real momentum, real eps, int update_running) {
+  ADV_CHECK_PTR(x);
+  ADV_CHECK_PTR(gamma);
+  ADV_CHECK_PTR(beta);
+  ADV_CHECK_PTR(y);
+  ADV_CHECK_PTR(save_mean);
+  ADV_CHECK_PTR(save_invstd);
+  ADV_CHECK_POS(n);
+  ADV_CHECK_POS(c);
+  ADV_CHECK_POS(s);
+  ADV_CHECK(eps >= 0, "argument 'eps' must be >= 0, got %g", (double)eps);
+  const int64_t cnt = (int64_t)n * s; /* values per channel */
+  if (update_running) {
+    ADV_CHECK_PTR(running_mean);
+    ADV_CHECK_PTR(running_var);
+    ADV_CHECK(cnt >= 2,
+              "need at least 2 values per channel to update the running "
+              "variance, got n*s = %lld",
+              (long long)cnt);
+  }
+  const int64_t cs = (int64_t)c * s;
+#pragma omp parallel for if ((int64_t)n * cs > ADV_PARALLEL_MIN) schedule(static)
+  for (int ci = 0; ci < c; ci++) {
+    /* two passes (mean, then squared deviations): no cancellation */
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+      const real *xr = x + i * cs + (int64_t)ci * s;
+      for (int j = 0; j < s; j++) sum += xr[j];
+    }
+    double mean = sum / (double)cnt;
+    double sq = 0;
+    for (int i = 0; i < n; i++) {
+      const real *xr = x + i * cs + (int64_t)ci * s;
+      for (int j = 0; j < s; j++) {
+        double d = xr[j] - mean;
+        sq += d * d;
+      }
+    }
+    double var = sq / (double)cnt;
+    double invstd = 1.0 / sqrt(var + (double)eps);
+    save_mean[ci] = (real)mean;
+    save_invstd[ci] = (real)invstd;
+    if (update_running) {
+      double unbiased = sq / (double)(cnt - 1);
+      running_mean[ci] =
+          (real)((1.0 - momentum) * running_mean[ci] + momentum * mean);
+      running_var[ci] =
+          (real)((1.0 - momentum) * running_var[ci] + momentum * unbiased);
+    }
+    /* subtract the mean before scaling: folding it into the shift would
+     * cancel badly in float when |mean| >> std */
+    const real m = (real)mean, a = (real)(gamma[ci] * invstd), b = beta[ci];
+    for (int i = 0; i < n; i++) {
+      const real *xr = x + i * cs + (int64_t)ci * s;
+      real *yr = y + i * cs + (int64_t)ci * s;
+      for (int j = 0; j < s; j++) yr[j] = (xr[j] - m) * a + b;
+    }
+  }
+  return 0;
+}
+
+/* With xhat = (x - mean) invstd and N = n*s values per channel:
+ *   dbeta = sum dy,  dgamma = sum dy xhat,
+ *   dx = gamma invstd / N (N dy - dbeta - xhat dgamma),
+ * the last two terms being the gradient through the batch mean and variance. */
+int adv_batchnorm_backward_train(const real *x, const real *gamma,
+                                 const real *save_mean,
+                                 const real *save_invstd, const real *dy,
+                                 real *dx, real *dgamma, real *dbeta, int n,
+                                 int c, int s, int accumulate_dx,
+                                 int accumulate_params) {
+  ADV_CHECK_PTR(x);
+  ADV_CHECK_PTR(gamma);
+  ADV_CHECK_PTR(save_mean);
+  ADV_CHECK_PTR(save_invstd);
+  ADV_CHECK_PTR(dy);
+  ADV_CHECK_POS(n);
+  ADV_CHECK_POS(c);
+  ADV_CHECK_POS(s);
+  const int64_t cs = (int64_t)c * s;
+  const double cnt = (double)n * s;
+#pragma omp parallel for if ((int64_t)n * cs > ADV_PARALLEL_MIN) schedule(static)
+  for (int ci = 0; ci < c; ci++) {
+    const double mean = save_mean[ci], invstd = save_invstd[ci];
+    double sdy = 0, sdyx = 0; /* sum dy, sum dy * (x - mean) */
+    for (int i = 0; i < n; i++) {
+      const real *xr = x + i * cs + (int64_t)ci * s;
+      const real *dyr = dy + i * cs + (int64_t)ci * s;
+      for (int j = 0; j < s; j++) {
+        sdy += dyr[j];
+        sdyx += dyr[j] * (xr[j] - mean);
+      }
+    }
+    const double gb = sdy, gg = sdyx * invstd; /* dbeta, dgamma */
+    if (dbeta) dbeta[ci] = (real)(accumulate_params ? dbeta[ci] + gb : gb);
+    if (dgamma) dgamma[ci] = (real)(accumulate_params ? dgamma[ci] + gg : gg);
+    if (!dx) continue;
+    /* dx = k dy + a (x - mean) + b, with per-channel constants */
+    const double k = gamma[ci] * invstd;
+    const real rk = (real)k, rm = (real)mean;
+    const real ra = (real)(-k * gg * invstd / cnt); /* through the variance */
+    const real rb = (real)(-k * gb / cnt);          /* through the mean */
+    for (int i = 0; i < n; i++) {
+      const real *xr = x + i * cs + (int64_t)ci * s;
+      const real *dyr = dy + i * cs + (int64_t)ci * s;
+      real *dxr = dx + i * cs + (int64_t)ci * s;
+      if (accumulate_dx) {
+        for (int j = 0; j < s; j++)
+          dxr[j] += rk * dyr[j] + ra * (xr[j] - rm) + rb;
+      } else {
+        for (int j = 0; j < s; j++)
+          dxr[j] = rk * dyr[j] + ra * (xr[j] - rm) + rb;
+      }
+    }
+  }
+  return 0;
+}
+
+/* Inference: a fixed per-channel affine map. */
+int adv_batchnorm_forward_infer(const real *x, const real *gamma,
+                                const real *beta, const real *running_mean,
+                                const real *running_var, real *y, int n, int c,
+                                int s, real eps) {
+  ADV_CHECK_PTR(x);
+  ADV_CHECK_PTR(gamma);
+  ADV_CHECK_PTR(beta);
+  ADV_CHECK_PTR(running_mean);
+  ADV_CHECK_PTR(running_var);
+  ADV_CHECK_PTR(y);
+  ADV_CHECK_POS(n);
+  ADV_CHECK_POS(c);
+  ADV_CHECK_POS(s);
+  ADV_CHECK(eps >= 0, "argument 'eps' must be >= 0, got %g", (double)eps);
+  const int64_t cs = (int64_t)c * s;
+#pragma omp parallel for collapse(2) if ((int64_t)n * cs > ADV_PARALLEL_MIN) \
+    schedule(static)
+  for (int i = 0; i < n; i++) {
+    for (int ci = 0; ci < c; ci++) {
+      double invstd = 1.0 / sqrt((double)running_var[ci] + (double)eps);
+      const real m = running_mean[ci], a = (real)(gamma[ci] * invstd);
+      const real b = beta[ci];
+      const real *xr = x + i * cs + (int64_t)ci * s;
+      real *yr = y + i * cs + (int64_t)ci * s;
+      for (int j = 0; j < s; j++) yr[j] = (xr[j] - m) * a + b;
+    }
+  }
+  return 0;
+}
+
+/* Running statistics are constants here: dx = gamma invstd dy,
+ * dgamma = sum dy xhat, dbeta = sum dy. */
+int adv_batchnorm_backward_infer(const real *x, const real *gamma,
+                                 const real *running_mean,
+                                 const real *running_var, const real *dy,
+                                 real *dx, real *dgamma, real *dbeta, int n,
+                                 int c, int s, real eps, int accumulate_dx,
+                                 int accumulate_params) {
+  ADV_CHECK_PTR(x);
+  ADV_CHECK_PTR(gamma);
+  ADV_CHECK_PTR(running_mean);
+  ADV_CHECK_PTR(running_var);
+  ADV_CHECK_PTR(dy);
+  ADV_CHECK_POS(n);
+  ADV_CHECK_POS(c);
+  ADV_CHECK_POS(s);
+  ADV_CHECK(eps >= 0, "argument 'eps' must be >= 0, got %g", (double)eps);
+  const int64_t cs = (int64_t)c * s;
+#pragma omp parallel for if ((int64_t)n * cs > ADV_PARALLEL_MIN) schedule(static)
+  for (int ci = 0; ci < c; ci++) {
+    const double mean = running_mean[ci];
+    const double invstd = 1.0 / sqrt((double)running_var[ci] + (double)eps);
+    if (dgamma || dbeta) {
+      double sdy = 0, sdyx = 0;
+      for (int i = 0; i < n; i++) {
+        const real *xr = x + i * cs + (int64_t)ci * s;
+        const real *dyr = dy + i * cs + (int64_t)ci * s;
+        for (int j = 0; j < s; j++) {
+          sdy += dyr[j];
+          sdyx += dyr[j] * (xr[j] - mean);
+        }
+      }
+      const double gg = sdyx * invstd;
+      if (dbeta) dbeta[ci] = (real)(accumulate_params ? dbeta[ci] + sdy : sdy);
+      if (dgamma)
+        dgamma[ci] = (real)(accumulate_params ? dgamma[ci] + gg : gg);
+    }
+    if (!dx) continue;
+    const real k = (real)(gamma[ci] * invstd);
+    for (int i = 0; i < n; i++) {
+      const real *dyr = dy + i * cs + (int64_t)ci * s;
+      real *dxr = dx + i * cs + (int64_t)ci * s;
+      if (accumulate_dx) {
+        for (int j = 0; j < s; j++) dxr[j] += k * dyr[j];
+      } else {
+        for (int j = 0; j < s; j++) dxr[j] = k * dyr[j];
+      }
+    }
+  }
+  return 0;
+}

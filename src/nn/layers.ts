@@ -1,0 +1,209 @@
+/**
+ * Layers built from ops, with PyTorch's default initialisations: weights and
+ * biases uniform in +-1/sqrt(fan_in) (kaiming_uniform with a = sqrt(5)),
+ * batch-norm scale 1 and shift 0.
+ * @module
+ */
+import type { Backend } from "../backend/backend.ts";
+import { Tensor } from "../autograd/tensor.ts";
+import * as ops from "../ops/mod.ts";
+import type { Rng } from "../ops/random.ts";
+import { Module } from "./module.ts";
+
+function uniformInit(backend: Backend, shape: number[], fanIn: number, rng: Rng): Tensor {
+  const bound = 1 / Math.sqrt(fanIn);
+  return ops.randUniform(backend, shape, rng, -bound, bound);
+}
+
+/** y = x W^T + b, W (out, in). */
+export class Linear extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+
+  constructor(
+    backend: Backend,
+    rng: Rng,
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    bias = true,
+  ) {
+    super();
+    this.weight = this.addParameter(
+      "weight",
+      () => uniformInit(backend, [outFeatures, inFeatures], inFeatures, rng),
+    );
+    this.bias = bias
+      ? this.addParameter("bias", () => uniformInit(backend, [outFeatures], inFeatures, rng))
+      : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    return ops.linear(x, this.weight, this.bias);
+  }
+}
+
+/** Options of the convolution layers. */
+export interface Conv2dLayerOptions {
+  stride?: number;
+  padding?: number;
+  bias?: boolean;
+}
+
+/** 2-d convolution, weight (out, in, k, k). */
+export class Conv2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+
+  constructor(
+    backend: Backend,
+    rng: Rng,
+    inChannels: number,
+    outChannels: number,
+    kernel: number,
+    readonly options: Conv2dLayerOptions = {},
+  ) {
+    super();
+    const fanIn = inChannels * kernel * kernel;
+    this.weight = this.addParameter(
+      "weight",
+      () => uniformInit(backend, [outChannels, inChannels, kernel, kernel], fanIn, rng),
+    );
+    this.bias = options.bias === false
+      ? null
+      : this.addParameter("bias", () => uniformInit(backend, [outChannels], fanIn, rng));
+  }
+
+  forward(x: Tensor): Tensor {
+    return ops.conv2d(x, this.weight, this.bias, this.options);
+  }
+}
+
+/** Transposed 2-d convolution, weight (in, out, k, k) as PyTorch's. */
+export class ConvTranspose2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+
+  constructor(
+    backend: Backend,
+    rng: Rng,
+    inChannels: number,
+    outChannels: number,
+    kernel: number,
+    readonly options: Conv2dLayerOptions & { outputPadding?: number } = {},
+  ) {
+    super();
+    // PyTorch computes the fan-in of a transposed convolution from weight.size(1).
+    const fanIn = outChannels * kernel * kernel;
+    this.weight = this.addParameter(
+      "weight",
+      () => uniformInit(backend, [inChannels, outChannels, kernel, kernel], fanIn, rng),
+    );
+    this.bias = options.bias === false
+      ? null
+      : this.addParameter("bias", () => uniformInit(backend, [outChannels], fanIn, rng));
+  }
+
+  forward(x: Tensor): Tensor {
+    return ops.convTranspose2d(x, this.weight, this.bias, this.options);
+  }
+}
+
+let statsFrozen = false;
+
+/**
+ * Runs `fn` with batch norm using batch statistics as usual but leaving the
+ * running statistics alone: VAT's perturbed forward passes need this.
+ */
+export function withFrozenBatchNormStats<T>(fn: () => T): T {
+  const saved = statsFrozen;
+  statsFrozen = true;
+  try {
+    return fn();
+  } finally {
+    statsFrozen = saved;
+  }
+}
+
+/** Batch norm over (n, c) or (n, c, h, w). */
+export class BatchNorm extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  readonly runningMean: Tensor;
+  readonly runningVar: Tensor;
+
+  constructor(
+    backend: Backend,
+    readonly channels: number,
+    readonly momentum = 0.1,
+    readonly eps = 1e-5,
+  ) {
+    super();
+    this.weight = this.addParameter("weight", () => Tensor.full(backend, [channels], 1));
+    this.bias = this.addParameter("bias", () => Tensor.zeros(backend, [channels]));
+    this.runningMean = this.addBuffer("running_mean", () => Tensor.zeros(backend, [channels]));
+    this.runningVar = this.addBuffer("running_var", () => Tensor.full(backend, [channels], 1));
+  }
+
+  forward(x: Tensor): Tensor {
+    return ops.batchNorm(x, this.weight, this.bias, this, this.training, !statsFrozen);
+  }
+}
+
+/** Inverted dropout, active in training mode only. */
+export class Dropout extends Module {
+  constructor(readonly p: number, readonly rng: Rng) {
+    super();
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.training && this.p > 0 ? ops.dropout(x, this.p, this.rng) : x;
+  }
+}
+
+/** Additive Gaussian noise, active in training mode only (VAT's Conv-Large input noise). */
+export class GaussianNoise extends Module {
+  constructor(readonly std: number, readonly rng: Rng) {
+    super();
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.training && this.std > 0 ? ops.gaussianNoise(x, this.std, this.rng) : x;
+  }
+}
+
+/** A module wrapping a parameter-free function of one tensor. */
+export class Lambda extends Module {
+  constructor(readonly label: string, readonly fn: (x: Tensor) => Tensor) {
+    super();
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.fn(x);
+  }
+}
+
+export const ReLU = (): Lambda => new Lambda("relu", ops.relu);
+export const LeakyReLU = (slope = 0.1): Lambda =>
+  new Lambda("leakyRelu", (x) => ops.leakyRelu(x, slope));
+export const Sigmoid = (): Lambda => new Lambda("sigmoid", ops.sigmoid);
+export const Tanh = (): Lambda => new Lambda("tanh", ops.tanh);
+export const Flatten = (): Lambda => new Lambda("flatten", ops.flatten);
+export const MaxPool2d = (kernel: number, stride = kernel, padding = 0): Lambda =>
+  new Lambda("maxPool2d", (x) => ops.maxPool2d(x, { kernel, stride, padding }));
+export const GlobalAvgPool2d = (): Lambda => new Lambda("globalAvgPool2d", ops.globalAvgPool2d);
+
+/** Modules applied in order. */
+export class Sequential extends Module {
+  readonly layers: Module[];
+
+  constructor(...layers: Module[]) {
+    super();
+    this.layers = layers.map((m, i) => this.addChild(String(i), m));
+  }
+
+  forward(x: Tensor): Tensor {
+    let y = x;
+    for (const m of this.layers) y = m.forward(y);
+    return y;
+  }
+}
