@@ -231,3 +231,41 @@ Deno.test("a composed network: conv, batch norm, leaky relu, pool, linear, KL", 
     },
   );
 });
+
+Deno.test("convolutions and pooling on random geometries", () => {
+  const r = mulberry32(7);
+  const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
+  for (let i = 0; i < 12; i++) {
+    const [n, c, k] = [int(1, 3), int(1, 3), int(1, 4)];
+    const [kh, kw] = [int(1, 4), int(1, 4)];
+    const [stride, padding] = [int(1, 2), int(0, 1)];
+    const [h, w] = [int(kh, 8), int(kw, 8)];
+    gradCheck(
+      be,
+      `conv2d x[${n},${c},${h},${w}] w[${k},${c},${kh},${kw}] s${stride} p${padding}`,
+      [input([n, c, h, w]), input([k, c, kh, kw]), input([k])],
+      ([x, wt, b]) => ops.conv2d(x, wt, b, { stride, padding }),
+      { samples: 20 },
+    );
+    const outputPadding = stride > 1 ? int(0, 1) : 0;
+    gradCheck(
+      be,
+      `convTranspose2d x[${n},${k},${h},${w}] w[${k},${c},${kh},${kw}] s${stride} p${padding} op${outputPadding}`,
+      [input([n, k, h, w]), input([k, c, kh, kw]), input([c])],
+      ([x, wt, b]) => ops.convTranspose2d(x, wt, b, { stride, padding, outputPadding }),
+      { samples: 20 },
+    );
+    const pool = {
+      kernel: [kh, kw] as [number, number],
+      stride,
+      padding: [Math.min(padding, kh >> 1), Math.min(padding, kw >> 1)] as [number, number],
+    };
+    gradCheck(
+      be,
+      `maxPool2d x[${n},${c},${h},${w}] ${JSON.stringify(pool)}`,
+      [input([n, c, h, w])],
+      ([x]) => ops.maxPool2d(x, pool),
+      { samples: 20 },
+    );
+  }
+});

@@ -19,7 +19,7 @@ export function linearDecay(initial: number, total: number, decayStart: number):
   return (step) =>
     step < decayStart
       ? initial
-      : initial * Math.max(0, total - step) / Math.max(1, total - decayStart);
+      : initial * (Math.max(0, total - step) / Math.max(1, total - decayStart));
 }
 
 /** `before` until step `at`, `after` from then on (VAT's beta1: 0.9, then 0.5). */
