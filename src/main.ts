@@ -16,6 +16,7 @@ import { mlp } from "./models/mlp.ts";
 import { vatLoss } from "./methods/vat.ts";
 import { circlesSplit } from "./data/circles.ts";
 import { BuildError } from "../build.ts";
+import { UserError } from "./util/errors.ts";
 
 const USAGE = `usage: deno task train [options]
   --method supervised|vat   training method (default vat)
@@ -25,9 +26,6 @@ const USAGE = `usage: deno task train [options]
   --seed N                  training seed (default 1)
   --data-seed N             data seed (default 1)
   --help                    this text`;
-
-/** A mistake in the command line: one line on stderr and exit code 2. */
-class UsageError extends Error {}
 
 function parse(args: string[]) {
   let values;
@@ -46,19 +44,19 @@ function parse(args: string[]) {
       strict: true,
     }));
   } catch (e) {
-    throw new UsageError((e as Error).message.split("\n")[0]);
+    throw new UserError((e as Error).message.split("\n")[0]);
   }
   const num = (flag: string, v: string, int: boolean, min: number) => {
     const n = Number(v);
     if (!Number.isFinite(n) || (int && !Number.isInteger(n)) || n < min) {
-      throw new UsageError(
+      throw new UserError(
         `--${flag}: expected ${int ? "an integer" : "a number"} >= ${min}, got '${v}'`,
       );
     }
     return n;
   };
   if (values.method !== "supervised" && values.method !== "vat") {
-    throw new UsageError(`--method: expected supervised or vat, got '${values.method}'`);
+    throw new UserError(`--method: expected supervised or vat, got '${values.method}'`);
   }
   return {
     help: values.help,
@@ -127,7 +125,7 @@ if (import.meta.main) {
   try {
     await main(Deno.args);
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UserError) {
       console.error(`error: ${e.message}\n(run with --help to see the options)`);
       Deno.exit(2);
     }
