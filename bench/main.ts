@@ -147,7 +147,7 @@ const fmt = (v: number, d = 2) => v.toFixed(d);
   const ours = () =>
     scope(() => {
       for (const p of [x, w, b]) p.gradReady = false;
-      backward(ops.linear(x, w, b), seed);
+      backward(ops.linear(x, w, b), { seed });
     });
   // Interleave the two so that frequency drift hits both alike.
   let tBare = Infinity, tOurs = Infinity;
@@ -210,7 +210,7 @@ let vatMs = 0;
     () =>
       scope(() => {
         w.gradReady = false;
-        backward(ops.conv2d(x, w, null, { padding: 1 }), seed);
+        backward(ops.conv2d(x, w, null, { padding: 1 }), { seed });
       }),
     2,
     quick ? 3 : 10,

@@ -71,3 +71,17 @@ Deno.test("shape mismatches name the op and the shapes", () => {
     );
   });
 });
+
+Deno.test("backward into chosen leaves leaves the others alone", () => {
+  scope(() => {
+    const a = t([2], [1], true);
+    const b = t([3], [1], true);
+    const y = ops.mul(a, b);
+    backward(y, { into: [a] });
+    assert.deepEqual([...a.grad!.toArray()], [3]);
+    assert.equal(b.grad, null);
+    backward(ops.scale(y, 2), { into: [b] });
+    assert.deepEqual([...b.grad!.toArray()], [4]);
+    assert.deepEqual([...a.grad!.toArray()], [3]);
+  });
+});

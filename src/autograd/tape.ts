@@ -147,22 +147,36 @@ function run(loss: Tensor, ctx: GradContext, keepGrads: Set<Tensor>, seed?: Tens
   }
 }
 
+/** Options of {@linkcode backward}. */
+export interface BackwardOptions {
+  /** d out / d loss, for a loss of more than one element (ones by default). */
+  seed?: Tensor;
+  /**
+   * The leaves to accumulate into; by default every leaf on the tape that
+   * requires a gradient. The paper's generator trains its encoder and
+   * decoder from different losses over one forward pass.
+   */
+  into?: Tensor[];
+}
+
 /**
- * Backpropagates `loss` into the `grad` of every leaf that requires a
- * gradient (parameters), adding to gradients already there this step.
- * `loss` must be a one-element tensor unless `seed` (d out / d loss) is given.
+ * Backpropagates `loss` into the `grad` of leaves that require a gradient
+ * (parameters), adding to gradients already there this step.
  */
-export function backward(loss: Tensor, seed?: Tensor): void {
-  if (loss.size !== 1 && !seed) {
-    throw new Error(
-      `Cannot run backward from a tensor of shape [${loss.shape}]: give a seed gradient`,
-    );
+export function backward(loss: Tensor, opts: BackwardOptions = {}): void {
+  if (loss.size !== 1 && !opts.seed) {
+    throw new Error(`Cannot run backward from a tensor of shape [${loss.shape}]: give a seed gradient`);
   }
-  const leaves = new Set<Tensor>();
-  for (const node of tape) {
-    for (const t of node.inputs) if (t.requiresGrad && !t.hasNode) leaves.add(t);
+  let leaves: Set<Tensor>;
+  if (opts.into) {
+    leaves = new Set(opts.into.filter((t) => t.requiresGrad && !t.hasNode));
+  } else {
+    leaves = new Set();
+    for (const node of tape) {
+      for (const t of node.inputs) if (t.requiresGrad && !t.hasNode) leaves.add(t);
+    }
   }
-  run(loss, new GradContext(wantedSet(leaves), true), new Set(), seed);
+  run(loss, new GradContext(wantedSet(leaves), true), new Set(), opts.seed);
 }
 
 /**
