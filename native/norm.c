@@ -11,6 +11,62 @@
 #include "common.h"
 #include "realmath.h"
 
+/* Channel sums keep LANES independent partial sums: a single running sum
+ * would wait on the latency of every add. The lanes are combined in a fixed
+ * order, so the result is still deterministic. x points at the channel's
+ * first row; rows are cs apart and s long. */
+#define LANES 8
+
+static double lanes_total(const double *acc) {
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
+         ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* sum of x - shift (the shift is the mean on the second pass) and of its
+ * square; pass shift = 0 for the plain sum */
+static void channel_moments(const real *x, int n, int64_t cs, int s,
+                            double shift, double *sum, double *sumsq) {
+  double a1[LANES] = {0}, a2[LANES] = {0};
+  for (int i = 0; i < n; i++) {
+    const real *r = x + i * cs;
+    int j = 0;
+    for (; j + LANES <= s; j += LANES)
+      for (int u = 0; u < LANES; u++) {
+        double d = r[j + u] - shift;
+        a1[u] += d;
+        a2[u] += d * d;
+      }
+    for (int u = 0; j < s; j++, u++) {
+      double d = r[j] - shift;
+      a1[u] += d;
+      a2[u] += d * d;
+    }
+  }
+  *sum = lanes_total(a1);
+  *sumsq = lanes_total(a2);
+}
+
+/* sum of dy and of dy * (x - mean) over one channel */
+static void channel_grad_sums(const real *x, const real *dy, int n, int64_t cs,
+                              int s, double mean, double *sdy, double *sdyx) {
+  double a1[LANES] = {0}, a2[LANES] = {0};
+  for (int i = 0; i < n; i++) {
+    const real *xr = x + i * cs, *dr = dy + i * cs;
+    int j = 0;
+    for (; j + LANES <= s; j += LANES)
+      for (int u = 0; u < LANES; u++) {
+        a1[u] += dr[j + u];
+        a2[u] += (double)dr[j + u] * (xr[j + u] - mean);
+      }
+    for (int u = 0; j < s; j++, u++) {
+      a1[u] += dr[j];
+      a2[u] += (double)dr[j] * (xr[j] - mean);
+    }
+  }
+  *sdy = lanes_total(a1);
+  *sdyx = lanes_total(a2);
+}
+
 int adv_batchnorm_forward_train(const real *x, const real *gamma,
                                 const real *beta, real *y, real *save_mean,
                                 real *save_invstd, real *running_mean,
@@ -39,20 +95,11 @@ int adv_batchnorm_forward_train(const real *x, const real *gamma,
 #pragma omp parallel for if ((int64_t)n * cs > ADV_PARALLEL_MIN) schedule(static)
   for (int ci = 0; ci < c; ci++) {
     /* two passes (mean, then squared deviations): no cancellation */
-    double sum = 0;
-    for (int i = 0; i < n; i++) {
-      const real *xr = x + i * cs + (int64_t)ci * s;
-      for (int j = 0; j < s; j++) sum += xr[j];
-    }
+    const real *xc = x + (int64_t)ci * s;
+    double sum, sq, dev;
+    channel_moments(xc, n, cs, s, 0, &sum, &sq);
     double mean = sum / (double)cnt;
-    double sq = 0;
-    for (int i = 0; i < n; i++) {
-      const real *xr = x + i * cs + (int64_t)ci * s;
-      for (int j = 0; j < s; j++) {
-        double d = xr[j] - mean;
-        sq += d * d;
-      }
-    }
+    channel_moments(xc, n, cs, s, mean, &dev, &sq);
     double var = sq / (double)cnt;
     double invstd = 1.0 / sqrt(var + (double)eps);
     save_mean[ci] = (real)mean;
@@ -99,15 +146,9 @@ int adv_batchnorm_backward_train(const real *x, const real *gamma,
 #pragma omp parallel for if ((int64_t)n * cs > ADV_PARALLEL_MIN) schedule(static)
   for (int ci = 0; ci < c; ci++) {
     const double mean = save_mean[ci], invstd = save_invstd[ci];
-    double sdy = 0, sdyx = 0; /* sum dy, sum dy * (x - mean) */
-    for (int i = 0; i < n; i++) {
-      const real *xr = x + i * cs + (int64_t)ci * s;
-      const real *dyr = dy + i * cs + (int64_t)ci * s;
-      for (int j = 0; j < s; j++) {
-        sdy += dyr[j];
-        sdyx += dyr[j] * (xr[j] - mean);
-      }
-    }
+    double sdy, sdyx; /* sum dy, sum dy * (x - mean) */
+    channel_grad_sums(x + (int64_t)ci * s, dy + (int64_t)ci * s, n, cs, s,
+                      mean, &sdy, &sdyx);
     const double gb = sdy, gg = sdyx * invstd; /* dbeta, dgamma */
     if (dbeta) dbeta[ci] = (real)(accumulate_params ? dbeta[ci] + gb : gb);
     if (dgamma) dgamma[ci] = (real)(accumulate_params ? dgamma[ci] + gg : gg);
@@ -187,15 +228,9 @@ int adv_batchnorm_backward_infer(const real *x, const real *gamma,
     const double mean = running_mean[ci];
     const double invstd = 1.0 / sqrt((double)running_var[ci] + (double)eps);
     if (dgamma || dbeta) {
-      double sdy = 0, sdyx = 0;
-      for (int i = 0; i < n; i++) {
-        const real *xr = x + i * cs + (int64_t)ci * s;
-        const real *dyr = dy + i * cs + (int64_t)ci * s;
-        for (int j = 0; j < s; j++) {
-          sdy += dyr[j];
-          sdyx += dyr[j] * (xr[j] - mean);
-        }
-      }
+      double sdy, sdyx;
+      channel_grad_sums(x + (int64_t)ci * s, dy + (int64_t)ci * s, n, cs, s,
+                        mean, &sdy, &sdyx);
       const double gg = sdyx * invstd;
       if (dbeta) dbeta[ci] = (real)(accumulate_params ? dbeta[ci] + sdy : sdy);
       if (dgamma)

@@ -165,7 +165,9 @@ export interface BackwardOptions {
  */
 export function backward(loss: Tensor, opts: BackwardOptions = {}): void {
   if (loss.size !== 1 && !opts.seed) {
-    throw new Error(`Cannot run backward from a tensor of shape [${loss.shape}]: give a seed gradient`);
+    throw new Error(
+      `Cannot run backward from a tensor of shape [${loss.shape}]: give a seed gradient`,
+    );
   }
   let leaves: Set<Tensor>;
   if (opts.into) {

@@ -3,12 +3,14 @@
  * KL(C(x) || C(x + r_vadv)), with r_vadv found by power iteration.
  * @module
  */
-import { detach, grad, noGrad } from "../autograd/tape.ts";
+import { backward, detach, grad, noGrad } from "../autograd/tape.ts";
 import type { Tensor } from "../autograd/tensor.ts";
 import * as ops from "../ops/mod.ts";
 import type { Rng } from "../ops/random.ts";
 import { withFrozenBatchNormStats } from "../nn/layers.ts";
 import type { Module } from "../nn/module.ts";
+import type { Adam } from "../nn/optim.ts";
+import type { Batch, Method, StepMetrics } from "./method.ts";
 
 /** Settings of the VAT term. */
 export interface VatOptions {
@@ -43,4 +45,39 @@ export function vatLoss(
     const rAdv = noGrad(() => ops.scale(ops.l2Normalize(d), opts.eps));
     return ops.klDivergence(target, model.forward(ops.add(x, rAdv)));
   });
+}
+
+/** VAT: L_nll + beta * the VAT term on the unlabelled batch. */
+export class Vat implements Method {
+  readonly name = "vat";
+  readonly modules: Record<string, Module>;
+  readonly optimizers: Record<string, Adam>;
+  readonly rngs: Record<string, Rng>;
+
+  constructor(
+    readonly classifier: Module,
+    readonly optimizer: Adam,
+    readonly rng: Rng,
+    readonly options: VatOptions & { beta: number },
+  ) {
+    this.modules = { classifier };
+    this.optimizers = { classifier: optimizer };
+    this.rngs = { perturbation: rng };
+  }
+
+  step(batch: Batch): StepMetrics {
+    const c = this.classifier;
+    this.optimizer.zeroGrad();
+    const nll = ops.crossEntropy(c.forward(batch.xl), batch.yl);
+    // As VAT's code: only the labelled pass moves the batch-norm running statistics.
+    const clean = noGrad(() => withFrozenBatchNormStats(() => c.forward(batch.xul)));
+    const vat = vatLoss(c, batch.xul, clean, this.rng, this.options);
+    backward(ops.add(nll, ops.scale(vat, this.options.beta)));
+    this.optimizer.update();
+    return { nll: nll.item(), vat: vat.item() };
+  }
+
+  evaluated(): Module {
+    return this.classifier;
+  }
 }

@@ -36,6 +36,14 @@ export interface AdamOptions {
   weightDecay?: number;
 }
 
+/** Adam's state: counters and per-parameter moments. */
+export interface AdamState {
+  step: number;
+  beta1Power: number;
+  beta2Power: number;
+  moments: ({ m: Tensor; v: Tensor } | null)[];
+}
+
 const asSchedule = (v: number | Schedule): Schedule => (typeof v === "number" ? constant(v) : v);
 
 /**
@@ -102,6 +110,42 @@ export class Adam {
         this.weightDecay,
       );
     }
+  }
+
+  /** The moments of each parameter (null where it never got a gradient) and the counters, for checkpoints. */
+  exportState(): AdamState {
+    return {
+      step: this.step,
+      beta1Power: this.#beta1Power,
+      beta2Power: this.#beta2Power,
+      moments: this.params.map((p) => this.#state.get(p) ?? null),
+    };
+  }
+
+  /** Restores what exportState() gave (moments are copied). */
+  importState(s: AdamState): void {
+    if (s.moments.length !== this.params.length) {
+      throw new Error(
+        `Cannot restore Adam: ${s.moments.length} parameters saved, ${this.params.length} here`,
+      );
+    }
+    this.step = s.step;
+    this.#beta1Power = s.beta1Power;
+    this.#beta2Power = s.beta2Power;
+    this.params.forEach((p, i) => {
+      const saved = s.moments[i];
+      if (!saved) return;
+      let mine = this.#state.get(p);
+      if (!mine) {
+        mine = persistent(() => ({
+          m: Tensor.empty(p.backend, p.shape),
+          v: Tensor.empty(p.backend, p.shape),
+        }));
+        this.#state.set(p, mine);
+      }
+      p.backend.copy(mine.m.storage, saved.m.storage);
+      p.backend.copy(mine.v.storage, saved.v.storage);
+    });
   }
 
   /** Frees the moment estimates. */

@@ -46,6 +46,16 @@ export class Rng {
     return at;
   }
 
+  /** The counters, for checkpoints (the key is rebuilt from the seed). */
+  exportState(): { offset: number; children: number } {
+    return { offset: this.#offset, children: this.#children };
+  }
+
+  importState(s: { offset: number; children: number }): void {
+    this.#offset = s.offset;
+    this.#children = s.children;
+  }
+
   /** An independent generator (a new key) derived from this one. */
   fork(): Rng {
     this.#children++;

@@ -1,0 +1,84 @@
+/**
+ * Presets: one plain object per experiment. A run starts from the defaults,
+ * then its preset (by --preset, or named <dataset>-<method>), then --config,
+ * then the flags.
+ * @module
+ */
+import type { Config } from "./config.ts";
+
+/** A named starting point. */
+export interface Preset {
+  description: string;
+  values: Partial<Config>;
+}
+
+const circles: Partial<Config> = {
+  dataset: "circles",
+  labels: 8,
+  batchSize: 8,
+  ulBatchSize: 1500,
+  iterations: 3000,
+  lr: 1e-3,
+  lrDecayStart: 1,
+  evalInterval: 500,
+  checkpointInterval: 1000,
+  logInterval: 100,
+};
+
+/** Every preset by name. */
+export const PRESETS: Record<string, Preset> = {
+  "circles-supervised": {
+    description: "two circles, the 8 labelled points only",
+    values: { ...circles, method: "supervised" },
+  },
+  "circles-vat": {
+    description: "two circles, VAT (eps 0.1 unless --eps)",
+    values: { ...circles, method: "vat", eps: 0.1, xi: 1e-6, alpha: 1 },
+  },
+  "circles-advgen-literal": {
+    description:
+      "two circles, the paper's method read literally: lambda 1, one C and one G step, Adam 1e-3",
+    values: {
+      ...circles,
+      method: "advgen",
+      alpha: 1,
+      lambda: 1,
+      gSteps: 1,
+      gLr: 1e-3,
+      gOutput: "free",
+      gWarmup: 0,
+      ema: 0,
+      inputScale: 1,
+      differentiated: true,
+      reconReduction: "batchmean",
+    },
+  },
+  "circles-advgen": {
+    description: "two circles, the paper's method with the settings we found to work (see README)",
+    values: {
+      ...circles,
+      method: "advgen",
+      alpha: 1,
+      lambda: 10,
+      gSteps: 1,
+      gLr: 1e-3,
+      gOutput: "free",
+      gWarmup: 0,
+      ema: 0,
+      inputScale: 1,
+      differentiated: true,
+      reconReduction: "batchmean",
+    },
+  },
+};
+
+/** The preset a run starts from: an explicit name, or <dataset>-<method> when one exists. */
+export function presetFor(
+  name: string | null,
+  dataset: string,
+  method: string,
+): [string, Preset] | null {
+  if (name) return PRESETS[name] ? [name, PRESETS[name]] : null;
+  const auto = `${dataset}-${method}`;
+  return PRESETS[auto] ? [auto, PRESETS[auto]] : null;
+}

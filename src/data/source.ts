@@ -1,0 +1,24 @@
+/**
+ * What the training loop consumes: batches on the backend and a test error.
+ * @module
+ */
+import type { Tensor } from "../autograd/tensor.ts";
+import type { Module } from "../nn/module.ts";
+import type { Rng } from "../ops/random.ts";
+
+/** One iteration's data on the backend: a labelled batch and an unlabelled batch. */
+export interface Batch {
+  xl: Tensor;
+  yl: Tensor;
+  xul: Tensor;
+}
+
+/** Training and test data as the loop sees it. */
+export interface DataSource {
+  /** The next batches, as tensors in the current scope. */
+  next(): Batch;
+  /** Test error of a model in percent (called in evaluation mode, without gradients). */
+  testError(model: Module): number;
+  /** Random streams of the data order, checkpointed with the method's. */
+  readonly rngs: Record<string, Rng>;
+}

@@ -1,0 +1,148 @@
+/**
+ * The paper's method: a classifier C and a generator G(x, z) trained against
+ * each other.
+ *
+ *   C minimises  L_nll + alpha * KL(C(x) || C(G(x, z)))          (G fixed)
+ *   G maximises  alpha * KL(C(x) || C(G(x, z))) - lambda * L_rec  (C fixed)
+ *
+ * C(x) is a constant target in both, as in VAT. With differentiated
+ * responsibilities (on by default) the encoder learns from L_rec alone and
+ * the decoder from G's whole objective. Passes through C on generated
+ * examples leave batch-norm running statistics alone.
+ * @module
+ */
+import { backward, noGrad } from "../autograd/tape.ts";
+import type { Tensor } from "../autograd/tensor.ts";
+import * as ops from "../ops/mod.ts";
+import type { SquaredErrorReduction } from "../ops/loss.ts";
+import type { Rng } from "../ops/random.ts";
+import { withFrozenBatchNormStats } from "../nn/layers.ts";
+import type { Module } from "../nn/module.ts";
+import type { Adam } from "../nn/optim.ts";
+import type { Generator } from "../models/generator.ts";
+import type { Batch, Method, StepMetrics } from "./method.ts";
+
+/** Settings of the paper's method. */
+export interface AdvGenOptions {
+  alpha: number;
+  lambda: number;
+  /** Generator steps per classifier step. */
+  gSteps: number;
+  /** Encoder from L_rec alone, decoder from G's whole objective. */
+  differentiated: boolean;
+  /** Iterations at the start in which G only learns to reconstruct (an auto-encoder warm-up). */
+  gWarmup: number;
+  /** How L_rec reduces ||x - G(x, z)||^2: "batchmean" is the paper's E_x. */
+  reconReduction: SquaredErrorReduction;
+  /** Decay of an exponential moving average of C's weights used for evaluation; 0 for none. */
+  ema: number;
+}
+
+/** Classifier-versus-generator training. */
+export class AdvGen implements Method {
+  readonly name = "advgen";
+  readonly modules: Record<string, Module>;
+  readonly optimizers: Record<string, Adam>;
+  readonly rngs: Record<string, Rng>;
+
+  /**
+   * @param averaged a second classifier of the same architecture that holds
+   *   the moving average of C's weights (required when options.ema > 0)
+   */
+  constructor(
+    readonly classifier: Module,
+    readonly generator: Generator,
+    readonly optC: Adam,
+    readonly optG: Adam,
+    readonly options: AdvGenOptions,
+    readonly averaged: Module | null = null,
+  ) {
+    if (options.ema > 0 && !averaged) {
+      throw new Error("Cannot average C's weights without a second classifier");
+    }
+    this.modules = { classifier, generator, ...(averaged ? { averaged } : {}) };
+    this.optimizers = { classifier: optC, generator: optG };
+    this.rngs = { generator: generator.rng };
+    if (averaged) copyState(classifier, averaged);
+  }
+
+  /** C's prediction on x as a constant target. */
+  #target(x: Tensor): Tensor {
+    return noGrad(() => withFrozenBatchNormStats(() => this.classifier.forward(x)));
+  }
+
+  #generatorStep(x: Tensor, iteration: number): StepMetrics {
+    const { alpha, lambda, differentiated, gWarmup, reconReduction } = this.options;
+    const g = this.generator;
+    this.optG.zeroGrad();
+    const xg = g.forward(x);
+    const rec = ops.squaredError(x, xg, reconReduction);
+    if (iteration < gWarmup) {
+      backward(rec, { into: g.parameters() });
+      this.optG.update();
+      return { rec: rec.item() };
+    }
+    const adv = ops.klDivergence(
+      this.#target(x),
+      withFrozenBatchNormStats(() => this.classifier.forward(xg)),
+    );
+    // G minimises -alpha * L_adv + lambda * L_rec.
+    const objective = ops.add(ops.scale(adv, -alpha), ops.scale(rec, lambda));
+    if (differentiated) {
+      backward(objective, { into: g.decoderParameters() });
+      backward(ops.scale(rec, lambda), { into: g.encoderParameters() });
+    } else {
+      backward(objective, { into: g.parameters() });
+    }
+    this.optG.update();
+    return { g_adv: adv.item(), rec: rec.item() };
+  }
+
+  #classifierStep(batch: Batch): StepMetrics {
+    const c = this.classifier;
+    this.optC.zeroGrad();
+    const nll = ops.crossEntropy(c.forward(batch.xl), batch.yl);
+    const xg = noGrad(() => this.generator.forward(batch.xul));
+    const adv = ops.klDivergence(
+      this.#target(batch.xul),
+      withFrozenBatchNormStats(() => c.forward(xg)),
+    );
+    backward(ops.add(nll, ops.scale(adv, this.options.alpha)), { into: c.parameters() });
+    this.optC.update();
+    if (this.averaged) average(this.averaged, c, this.options.ema);
+    return { nll: nll.item(), adv: adv.item() };
+  }
+
+  step(batch: Batch, iteration: number): StepMetrics {
+    const metrics = iteration < this.options.gWarmup ? {} : this.#classifierStep(batch);
+    for (let s = 0; s < this.options.gSteps; s++) {
+      Object.assign(metrics, this.#generatorStep(batch.xul, iteration));
+    }
+    return metrics;
+  }
+
+  evaluated(): Module {
+    return this.averaged ?? this.classifier;
+  }
+
+  adversarial(x: Tensor): Tensor {
+    return noGrad(() => this.generator.forward(x));
+  }
+}
+
+/** Copies parameters and buffers from one module to another of the same architecture. */
+export function copyState(from: Module, to: Module): void {
+  const src = [...from.namedParameters(), ...from.namedBuffers()];
+  const dst = [...to.namedParameters(), ...to.namedBuffers()];
+  src.forEach(([, t], i) => t.backend.copy(dst[i][1].storage, t.storage));
+}
+
+/** avg = decay * avg + (1 - decay) * current for parameters; buffers are copied. */
+function average(avg: Module, current: Module, decay: number): void {
+  const cur = current.namedParameters();
+  avg.namedParameters().forEach(([, t], i) =>
+    t.backend.axpby(t.storage, 1 - decay, cur[i][1].storage, decay, t.size)
+  );
+  const bufs = current.namedBuffers();
+  avg.namedBuffers().forEach(([, t], i) => t.backend.copy(t.storage, bufs[i][1].storage));
+}

@@ -1,0 +1,81 @@
+/**
+ * The one training loop every method shares: a step per iteration inside a
+ * scope, metrics averaged per logging interval, periodic evaluation and
+ * checkpoints through hooks (the command line decides where they go).
+ * @module
+ */
+import { noGrad } from "../autograd/tape.ts";
+import { scope } from "../autograd/tensor.ts";
+import type { DataSource } from "../data/source.ts";
+import type { Method, StepMetrics } from "./method.ts";
+
+/** When to log, evaluate and checkpoint. */
+export interface LoopSchedule {
+  iterations: number;
+  logInterval: number;
+  evalInterval: number;
+  checkpointInterval: number;
+  /** Stop after this iteration without the final evaluation and checkpoint, as an interruption would. */
+  stopAfter?: number;
+}
+
+/** What the loop reports. */
+export interface LoopHooks {
+  /** Mean metrics over the last interval, and iterations per second. */
+  log?(iteration: number, metrics: StepMetrics, rate: number): void;
+  eval?(iteration: number, testError: number): void;
+  checkpoint?(iteration: number): Promise<void>;
+}
+
+/** Test error of the method's evaluated classifier, switching to evaluation mode meanwhile. */
+export function evaluate(method: Method, data: DataSource): number {
+  const model = method.evaluated();
+  const was = model.training;
+  model.eval();
+  try {
+    return noGrad(() => data.testError(model));
+  } finally {
+    model.train(was);
+  }
+}
+
+/**
+ * Runs iterations `start` to `schedule.iterations` (0-based: iteration i is
+ * the (i+1)-th); returns the final test error (NaN after an early stop).
+ */
+export async function trainLoop(
+  method: Method,
+  data: DataSource,
+  schedule: LoopSchedule,
+  start = 0,
+  hooks: LoopHooks = {},
+): Promise<number> {
+  let sums: StepMetrics = {};
+  let count = 0;
+  let t0 = performance.now();
+  let lastError = NaN;
+  const end = Math.min(schedule.iterations, schedule.stopAfter ?? Infinity);
+  for (let it = start; it < end; it++) {
+    const m = scope(() => method.step(data.next(), it));
+    for (const [k, v] of Object.entries(m)) sums[k] = (sums[k] ?? 0) + v;
+    count++;
+    const done = it + 1;
+    if (done % schedule.logInterval === 0 || done === schedule.iterations) {
+      const now = performance.now();
+      const mean = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / count]));
+      hooks.log?.(done, mean, (count * 1000) / Math.max(1e-9, now - t0));
+      sums = {};
+      count = 0;
+      t0 = now;
+    }
+    if (done % schedule.evalInterval === 0 || done === schedule.iterations) {
+      lastError = evaluate(method, data);
+      hooks.eval?.(done, lastError);
+    }
+    if (done % schedule.checkpointInterval === 0 || done === schedule.iterations) {
+      await hooks.checkpoint?.(done);
+    }
+  }
+  if (end < schedule.iterations) return NaN;
+  return Number.isNaN(lastError) ? evaluate(method, data) : lastError;
+}

@@ -1,0 +1,29 @@
+/**
+ * What a training method is to the shared loop: its models, optimisers and
+ * random streams (so the loop can checkpoint them), and one step.
+ * @module
+ */
+import type { Tensor } from "../autograd/tensor.ts";
+import type { Batch } from "../data/source.ts";
+export type { Batch };
+import type { Module } from "../nn/module.ts";
+import type { Adam } from "../nn/optim.ts";
+import type { Rng } from "../ops/random.ts";
+
+/** Scalar metrics of one step, by name (losses, norms). */
+export type StepMetrics = Record<string, number>;
+
+/** A training method: the loop calls step() once per iteration, inside a scope. */
+export interface Method {
+  readonly name: string;
+  /** Modules saved in checkpoints, by name. */
+  readonly modules: Record<string, Module>;
+  readonly optimizers: Record<string, Adam>;
+  readonly rngs: Record<string, Rng>;
+  /** One training iteration. */
+  step(batch: Batch, iteration: number): StepMetrics;
+  /** The classifier to evaluate (an average of the weights where the method keeps one). */
+  evaluated(): Module;
+  /** Adversarial examples for a batch, for figures (methods that make them). */
+  adversarial?(x: Tensor): Tensor;
+}

@@ -1,0 +1,80 @@
+/**
+ * The paper's generator G(x, z) = decoder(encoder(x), z): z is standard
+ * normal noise concatenated to the code. The output can be the decoder's
+ * (free), x plus the decoder's (residual), or x plus a tanh-bounded step
+ * (bounded): the last two are stabilisers we found useful, not the paper's.
+ * @module
+ */
+import type { Backend } from "../backend/backend.ts";
+import type { Tensor } from "../autograd/tensor.ts";
+import * as ops from "../ops/mod.ts";
+import type { Rng } from "../ops/random.ts";
+import { Module } from "../nn/module.ts";
+import { mlp } from "./mlp.ts";
+
+/** How the generator's output relates to x. */
+export type GeneratorOutput = "free" | "residual" | "bounded";
+
+/** Settings of a generator. */
+export interface GeneratorOptions {
+  zDim: number;
+  output: GeneratorOutput;
+  /** Largest step per coordinate for "bounded". */
+  bound: number;
+}
+
+/** An encoder-decoder generator over any encoder and decoder modules. */
+export class Generator extends Module {
+  constructor(
+    readonly encoder: Module,
+    readonly decoder: Module,
+    readonly rng: Rng,
+    readonly options: GeneratorOptions,
+  ) {
+    super();
+    this.addChild("encoder", encoder);
+    this.addChild("decoder", decoder);
+  }
+
+  /** G(x, z) with z drawn from the generator's own stream. */
+  forward(x: Tensor): Tensor {
+    return this.generate(x, ops.randn(x.backend, [x.shape[0], this.options.zDim], this.rng));
+  }
+
+  /** G(x, z) for a given z (n, zDim). */
+  generate(x: Tensor, z: Tensor): Tensor {
+    const code = this.encoder.forward(x);
+    const out = this.decoder.forward(ops.concat([ops.flatten(code), z]));
+    const step = ops.reshape(out, x.shape);
+    switch (this.options.output) {
+      case "free":
+        return step;
+      case "residual":
+        return ops.add(x, step);
+      case "bounded":
+        return ops.add(x, ops.scale(ops.tanh(step), this.options.bound));
+    }
+  }
+
+  encoderParameters(): Tensor[] {
+    return this.encoder.parameters();
+  }
+
+  decoderParameters(): Tensor[] {
+    return this.decoder.parameters();
+  }
+}
+
+/** An MLP encoder-decoder for points or flat vectors: dim -> hidden -> code, code + z -> hidden -> dim. */
+export function mlpGenerator(
+  backend: Backend,
+  rng: Rng,
+  dim: number,
+  hidden: number[],
+  codeDim: number,
+  options: GeneratorOptions,
+): Generator {
+  const encoder = mlp(backend, rng, [dim, ...hidden, codeDim], false);
+  const decoder = mlp(backend, rng, [codeDim + options.zDim, ...[...hidden].reverse(), dim], false);
+  return new Generator(encoder, decoder, rng.fork(), options);
+}
