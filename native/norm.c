@@ -11,60 +11,49 @@
 #include "common.h"
 #include "realmath.h"
 
-/* Channel sums keep LANES independent partial sums: a single running sum
- * would wait on the latency of every add. The lanes are combined in a fixed
- * order, so the result is still deterministic. x points at the channel's
- * first row; rows are cs apart and s long. */
-#define LANES 8
+/* Channel sums: each row of s values is reduced with an OpenMP simd
+ * reduction (several partial sums in vector lanes, so the adds do not wait on
+ * each other), then rows are added in order. The lane split is fixed at
+ * compile time, so results stay deterministic. x points at the channel's
+ * first row; rows are cs apart. */
 
-static double lanes_total(const double *acc) {
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
-         ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
-/* sum of x - shift (the shift is the mean on the second pass) and of its
- * square; pass shift = 0 for the plain sum */
+/* sum of (x - shift) and of its square; shift = 0 gives the plain sums */
 static void channel_moments(const real *x, int n, int64_t cs, int s,
                             double shift, double *sum, double *sumsq) {
-  double a1[LANES] = {0}, a2[LANES] = {0};
+  double t1 = 0, t2 = 0;
   for (int i = 0; i < n; i++) {
     const real *r = x + i * cs;
-    int j = 0;
-    for (; j + LANES <= s; j += LANES)
-      for (int u = 0; u < LANES; u++) {
-        double d = r[j + u] - shift;
-        a1[u] += d;
-        a2[u] += d * d;
-      }
-    for (int u = 0; j < s; j++, u++) {
+    double s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+    for (int j = 0; j < s; j++) {
       double d = r[j] - shift;
-      a1[u] += d;
-      a2[u] += d * d;
+      s1 += d;
+      s2 += d * d;
     }
+    t1 += s1;
+    t2 += s2;
   }
-  *sum = lanes_total(a1);
-  *sumsq = lanes_total(a2);
+  *sum = t1;
+  *sumsq = t2;
 }
 
 /* sum of dy and of dy * (x - mean) over one channel */
 static void channel_grad_sums(const real *x, const real *dy, int n, int64_t cs,
                               int s, double mean, double *sdy, double *sdyx) {
-  double a1[LANES] = {0}, a2[LANES] = {0};
+  double t1 = 0, t2 = 0;
   for (int i = 0; i < n; i++) {
     const real *xr = x + i * cs, *dr = dy + i * cs;
-    int j = 0;
-    for (; j + LANES <= s; j += LANES)
-      for (int u = 0; u < LANES; u++) {
-        a1[u] += dr[j + u];
-        a2[u] += (double)dr[j + u] * (xr[j + u] - mean);
-      }
-    for (int u = 0; j < s; j++, u++) {
-      a1[u] += dr[j];
-      a2[u] += (double)dr[j] * (xr[j] - mean);
+    double s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+    for (int j = 0; j < s; j++) {
+      s1 += dr[j];
+      s2 += (double)dr[j] * (xr[j] - mean);
     }
+    t1 += s1;
+    t2 += s2;
   }
-  *sdy = lanes_total(a1);
-  *sdyx = lanes_total(a2);
+  *sdy = t1;
+  *sdyx = t2;
 }
 
 int adv_batchnorm_forward_train(const real *x, const real *gamma,
