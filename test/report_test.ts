@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { encodePng } from "../src/report/png.ts";
+import { Canvas } from "../src/report/canvas.ts";
+import { markdownTable, type Row } from "../src/cli/reproduce.ts";
+
+/** Reads back what encodePng wrote: the chunks (checking each CRC) and the inflated rows. */
+async function decodePng(png: Uint8Array) {
+  assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  const view = new DataView(png.buffer, png.byteOffset);
+  const chunks: Record<string, Uint8Array> = {};
+  let at = 8;
+  while (at < png.length) {
+    const len = view.getUint32(at);
+    const type = new TextDecoder().decode(png.subarray(at + 4, at + 8));
+    chunks[type] = png.subarray(at + 8, at + 8 + len);
+    let c = 0xffffffff;
+    for (const b of png.subarray(at + 4, at + 8 + len)) {
+      c ^= b;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    }
+    assert.equal(view.getUint32(at + 8 + len), (c ^ 0xffffffff) >>> 0, `CRC of ${type}`);
+    at += 12 + len;
+  }
+  const ihdr = new DataView(chunks.IHDR.buffer, chunks.IHDR.byteOffset);
+  const stream = new Blob([chunks.IDAT as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
+    new DecompressionStream("deflate"),
+  );
+  const raw = new Uint8Array(await new Response(stream).arrayBuffer());
+  return {
+    width: ihdr.getUint32(0),
+    height: ihdr.getUint32(4),
+    depth: chunks.IHDR[8],
+    colour: chunks.IHDR[9],
+    raw,
+    end: "IEND" in chunks,
+  };
+}
+
+Deno.test("PNG: a valid RGB file whose rows inflate back to the pixels", async () => {
+  const c = new Canvas(7, 3, [10, 20, 30]);
+  c.setPixel(6, 2, [255, 0, 128]);
+  const png = await decodePng(await encodePng(c.rgb, 7, 3));
+  assert.deepEqual([png.width, png.height, png.depth, png.colour, png.end], [7, 3, 8, 2, true]);
+  assert.equal(png.raw.length, 3 * (1 + 7 * 3));
+  for (let y = 0; y < 3; y++) {
+    assert.equal(png.raw[y * 22], 0, "filter type 0");
+    assert.deepEqual(
+      png.raw.subarray(y * 22 + 1, (y + 1) * 22),
+      c.rgb.subarray(y * 21, (y + 1) * 21),
+    );
+  }
+  assert.deepEqual([...png.raw.subarray(2 * 22 + 1 + 18, 2 * 22 + 1 + 21)], [255, 0, 128]);
+  await assert.rejects(() => encodePng(new Uint8Array(5), 2, 2), /Cannot encode a PNG/);
+});
+
+Deno.test("canvas text draws the glyphs it knows", () => {
+  const c = new Canvas(20, 9);
+  c.text(1, 1, "1", [0, 0, 0]);
+  // The glyph "1" has its stem in column 2 on every row.
+  for (let y = 1; y < 8; y++) assert.equal(c.rgb[(y * 20 + 3) * 3], 0);
+});
+
+Deno.test("the reproduce table shows mean ± sample std beside the paper", () => {
+  const rows: Row[] = [{
+    label: "m",
+    args: [],
+    paper: { "0.01": "0.00 ± 0.00", "0.06": "1.00 ± 2.00" },
+  }];
+  const t = markdownTable(rows, new Map([["0|0.01", [1, 3]], ["0|0.06", [2, 2, 2]]]));
+  assert.match(t, /\| m \| 2\.00 ± 1\.41 \| 0\.00 ± 0\.00 \| 2\.00 ± 0\.00 \| 1\.00 ± 2\.00 \|/);
+});
