@@ -293,7 +293,10 @@ export async function describeCuda(): Promise<string> {
   if ("missing" in cuda) return `cuda: skipped: ${cuda.missing}`;
   const v = await run(cuda.nvcc, ["--version"]);
   const version = v.out.match(/release ([0-9.]+)/)?.[1] ?? "?";
-  const kernels = [...Deno.readDirSync(`${ROOT}kernels`)].some((e) => e.name.endsWith(".cu"));
+  let kernels = false;
+  try {
+    kernels = [...Deno.readDirSync(`${ROOT}kernels`)].some((e) => e.name.endsWith(".cu"));
+  } catch { /* no kernels/ folder yet */ }
   return `cuda: found nvcc ${version} (${cuda.nvcc}), cuDNN (${cuda.cudnnLib}), cuBLAS (${cuda.cublasLib}); ` +
     (kernels ? "" : "no CUDA kernels in kernels/ yet, nothing to build");
 }

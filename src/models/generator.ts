@@ -10,6 +10,16 @@ import type { Tensor } from "../autograd/tensor.ts";
 import * as ops from "../ops/mod.ts";
 import type { Rng } from "../ops/random.ts";
 import { Module } from "../nn/module.ts";
+import {
+  BatchNorm,
+  Conv2d,
+  ConvTranspose2d,
+  Flatten,
+  Lambda,
+  LeakyReLU,
+  Linear,
+  Sequential,
+} from "../nn/layers.ts";
 import { mlp } from "./mlp.ts";
 
 /** How the generator's output relates to x. */
@@ -76,5 +86,45 @@ export function mlpGenerator(
 ): Generator {
   const encoder = mlp(backend, rng, [dim, ...hidden, codeDim], false);
   const decoder = mlp(backend, rng, [codeDim + options.zDim, ...[...hidden].reverse(), dim], false);
+  return new Generator(encoder, decoder, rng.fork(), options);
+}
+
+/**
+ * A convolutional encoder-decoder for c x h x w images (h and w divisible by
+ * 4): two stride-2 convolutions down to a code, two stride-2 transposed
+ * convolutions back, leaky ReLU between, batch norm in the decoder.
+ */
+export function convGenerator(
+  backend: Backend,
+  rng: Rng,
+  image: [number, number, number],
+  width: number,
+  codeDim: number,
+  options: GeneratorOptions,
+): Generator {
+  const [c, h, w] = image;
+  if (h % 4 || w % 4) {
+    throw new Error(`Cannot build a conv generator for ${h}x${w} images: sides must divide by 4`);
+  }
+  const [h4, w4] = [h / 4, w / 4];
+  const flat = 2 * width * h4 * w4;
+  const encoder = new Sequential(
+    new Conv2d(backend, rng, c, width, 4, { stride: 2, padding: 1 }),
+    LeakyReLU(0.2),
+    new Conv2d(backend, rng, width, 2 * width, 4, { stride: 2, padding: 1 }),
+    LeakyReLU(0.2),
+    Flatten(),
+    new Linear(backend, rng, flat, codeDim),
+  );
+  const decoder = new Sequential(
+    new Linear(backend, rng, codeDim + options.zDim, flat),
+    new Lambda("reshape", (x) => ops.reshape(x, [x.shape[0], 2 * width, h4, w4])),
+    new BatchNorm(backend, 2 * width),
+    LeakyReLU(0.2),
+    new ConvTranspose2d(backend, rng, 2 * width, width, 4, { stride: 2, padding: 1 }),
+    new BatchNorm(backend, width),
+    LeakyReLU(0.2),
+    new ConvTranspose2d(backend, rng, width, c, 4, { stride: 2, padding: 1 }),
+  );
   return new Generator(encoder, decoder, rng.fork(), options);
 }
