@@ -29,6 +29,8 @@ export interface EnsureOptions extends DownloadOptions {
   download?: boolean;
   /** Include optional files (SVHN's extra set). */
   optional?: boolean;
+  /** Sources to use instead of the built-in ones (another mirror; tests). */
+  source?: DatasetSource;
 }
 
 /** The name of the checksum list written beside files extracted from an archive. */
@@ -80,7 +82,7 @@ export async function ensureFiles(
   name: DatasetName,
   options: EnsureOptions = {},
 ): Promise<Map<string, string>> {
-  const src = source(name);
+  const src = options.source ?? source(name);
   const files = neededFiles(src, options.optional);
   const found = new Map<string, string>();
   let missing: SourceFile[] = [];
@@ -162,9 +164,9 @@ export interface VerifyReport {
  */
 export async function verifyDataset(
   name: DatasetName,
-  options: { dataDir?: string; optional?: boolean } = {},
+  options: { dataDir?: string; optional?: boolean; source?: DatasetSource } = {},
 ): Promise<VerifyReport> {
-  const src = source(name);
+  const src = options.source ?? source(name);
   const lines: string[] = [];
   let ok = true;
   const all = [...(src.archive ? [src.archive] : []), ...neededFiles(src, options.optional)];

@@ -230,7 +230,7 @@ async function loadSvhnFile(
  * option; nothing in the cache is changed by a failure.
  */
 export async function loadDataset(name: DatasetName, options: LoadOptions = {}): Promise<Dataset> {
-  const src = source(name);
+  const src = options.source ?? source(name);
   const verify = options.verify ?? true;
   const svhnScaling = options.svhnScaling ?? "unit";
   if (svhnScaling !== "unit" && svhnScaling !== "centered") {

@@ -72,14 +72,3 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
   }
   return { dims, data: bytes.subarray(header) };
 }
-
-/** Writes an IDX file of unsigned bytes (tests and tools make small files with it). */
-export function encodeIdx(dims: number[], data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + 4 * dims.length + data.length);
-  const view = new DataView(out.buffer);
-  out[2] = 0x08;
-  out[3] = dims.length;
-  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d));
-  out.set(data, 4 + 4 * dims.length);
-  return out;
-}

@@ -150,37 +150,3 @@ export async function extractTar(
   }
   return done;
 }
-
-/** Builds a ustar archive of regular files (tests make small archives with it). */
-export function encodeTar(files: { name: string; data: Uint8Array }[]): Uint8Array {
-  const blocks: Uint8Array[] = [];
-  const enc = new TextEncoder();
-  for (const f of files) {
-    const h = new Uint8Array(512);
-    h.set(enc.encode(f.name).subarray(0, 100), 0);
-    const put = (at: number, len: number, v: number) =>
-      h.set(enc.encode(v.toString(8).padStart(len - 1, "0")), at);
-    put(100, 8, 0o644);
-    put(108, 8, 0);
-    put(116, 8, 0);
-    put(124, 12, f.data.length);
-    put(136, 12, 0);
-    h[156] = 48;
-    h.set(enc.encode("ustar\0" + "00"), 257);
-    h.fill(32, 148, 156);
-    const sum = h.reduce((a, b) => a + b, 0);
-    h.set(enc.encode(sum.toString(8).padStart(6, "0") + "\0 "), 148);
-    blocks.push(h);
-    const body = new Uint8Array(Math.ceil(f.data.length / 512) * 512);
-    body.set(f.data);
-    blocks.push(body);
-  }
-  blocks.push(new Uint8Array(1024));
-  const out = new Uint8Array(blocks.reduce((n, b) => n + b.length, 0));
-  let at = 0;
-  for (const b of blocks) {
-    out.set(b, at);
-    at += b.length;
-  }
-  return out;
-}
