@@ -369,6 +369,13 @@ export async function downloadFile(
       out.close();
     }
     bar.update(done, true);
+    if (total !== undefined && done < total) {
+      throw new DownloadError(
+        `Cannot download ${url}: the transfer ended after ${formatBytes(done)} of ${
+          formatBytes(total)
+        } (run again to resume from ${part})`,
+      );
+    }
   }
   try {
     await verifyFile(part, file);
