@@ -67,7 +67,10 @@ interface Slot {
 class WorkerStream implements BatchStream {
   readonly stats: StreamStats = { batches: 0, waits: 0, waitMs: 0 };
   readonly #worker: Worker;
-  readonly #pending: Slot[] = [];
+  /** Requests in the order the consumer takes them. */
+  readonly #queue: Slot[] = [];
+  /** Requests the worker has not answered yet (the worker answers in order). */
+  readonly #inflight: Slot[] = [];
   #error: Error | undefined;
   #closed = false;
 
@@ -79,7 +82,7 @@ class WorkerStream implements BatchStream {
         message: string;
         user: boolean;
       };
-      const slot = this.#pending.find((p) => !p.done);
+      const slot = this.#inflight.shift();
       if (!slot) return;
       slot.done = true;
       if (msg.type === "batch") {
@@ -89,13 +92,13 @@ class WorkerStream implements BatchStream {
           ? new UserError(msg.message)
           : new Error(`Cannot prepare a batch: ${msg.message}`);
         slot.reject(this.#error);
-        for (const p of this.#pending) if (!p.done) p.reject(this.#error);
+        for (const p of this.#inflight.splice(0)) p.reject(this.#error);
       }
     };
     this.#worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
       this.#error = new Error(`Cannot prepare batches: the data worker failed: ${e.message}`);
-      for (const p of this.#pending) if (!p.done) p.reject(this.#error);
+      for (const p of this.#inflight.splice(0)) p.reject(this.#error);
     };
     this.#worker.postMessage({ type: "init", config });
     for (let i = 0; i < prefetch; i++) this.#request();
@@ -109,14 +112,15 @@ class WorkerStream implements BatchStream {
     });
     promise.catch(() => {}); // surfaced by next()
     const slot: Slot = { resolve, reject, done: false, promise };
-    this.#pending.push(slot);
+    this.#queue.push(slot);
+    this.#inflight.push(slot);
     this.#worker.postMessage({ type: "next" });
   }
 
   async next(): Promise<Batch> {
     if (this.#closed) throw new Error("Cannot take a batch: the stream is closed");
     if (this.#error) throw this.#error;
-    const slot = this.#pending.shift()!;
+    const slot = this.#queue.shift()!;
     this.#request();
     this.stats.batches++;
     if (slot.done) return slot.promise;
