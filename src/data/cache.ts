@@ -99,7 +99,6 @@ export async function ensureFiles(
       let archive = locate(name, src.archive, options.dataDir);
       if (!archive) {
         if (options.download === false) throw new DownloadError("downloads are off");
-        await Deno.mkdir(dir, { recursive: true });
         archive = `${dir}/${src.archive.download}`;
         await downloadOne(src.archive, archive, options);
       } else {
@@ -112,7 +111,6 @@ export async function ensureFiles(
       missing = [];
     } else {
       if (options.download === false) throw new DownloadError("downloads are off");
-      await Deno.mkdir(dir, { recursive: true });
       for (const f of missing) {
         const dest = `${dir}/${f.download ?? f.name}`;
         await downloadOne(f, dest, options);

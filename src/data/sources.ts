@@ -344,6 +344,7 @@ export async function downloadFile(
     const total = Number.isFinite(length) && length > 0
       ? length + (append ? offset : 0)
       : file.bytes;
+    await Deno.mkdir(dest.slice(0, Math.max(dest.lastIndexOf("/"), 1)), { recursive: true });
     const out = await Deno.open(part, { write: true, create: true, append, truncate: !append });
     const bar = new Progress(
       file.download ?? file.name,
@@ -409,7 +410,7 @@ export function missingMessage(
   const where = src.archive
     ? `${src.archive.urls[0]} (unpack it there, or put the archive itself there)`
     : missing.map((f) => f.urls[0]).join(", ");
-  return `Cannot load ${src.title}: ${why}; missing ${
+  return `Cannot get ${src.title}: ${why}; missing ${
     missing.map((f) => f.name).join(", ")
   } (expected in ${dir}/ or ${
     dataRoot(dataDir)
