@@ -54,21 +54,30 @@ export function expectedSha256(file: SourceFile, path: string): string | undefin
   return readSums(dir).get(file.name);
 }
 
-async function extractArchive(src: DatasetSource, archive: string, dir: string): Promise<void> {
+/** Extracts the members `names` (and no others: files already there stay as they are). */
+async function extractArchive(
+  src: DatasetSource,
+  archive: string,
+  dir: string,
+  names: string[],
+): Promise<void> {
   const a = src.archive!;
-  const wanted = new Map(src.files.map((f) => [`${a.prefix}${f.name}`, `${dir}/${f.name}`]));
+  const wanted = new Map(names.map((n) => [`${a.prefix}${n}`, `${dir}/${n}`]));
   const file = await Deno.open(archive);
-  const names = await extractTar(
+  const got = await extractTar(
     file.readable.pipeThrough(new DecompressionStream("gzip")),
     (name) => wanted.get(name),
     archive,
   );
-  const missing = [...wanted.keys()].filter((n) => !names.includes(n));
+  const missing = [...wanted.keys()].filter((n) => !got.includes(n));
   if (missing.length) {
     throw new UserError(`Cannot extract ${archive}: it lacks ${missing.join(", ")}`);
   }
-  const lines: string[] = [];
-  for (const f of src.files) lines.push(`${await sha256File(`${dir}/${f.name}`)}  ${f.name}`);
+  const sums = readSums(dir);
+  for (const n of names) sums.set(n, await sha256File(`${dir}/${n}`));
+  const lines = [...sums].map(([n, h]) => `${h}  ${n}`).sort((x, y) =>
+    x.slice(66) < y.slice(66) ? -1 : 1
+  );
   await writeAtomic(`${dir}/${SUMS_FILE}`, new TextEncoder().encode(lines.join("\n") + "\n"));
 }
 
@@ -106,7 +115,7 @@ export async function ensureFiles(
       }
       await Deno.mkdir(dir, { recursive: true });
       log(`${src.title}: extracting ${archive} into ${dir}/`);
-      await extractArchive(src, archive, dir);
+      await extractArchive(src, archive, dir, missing.map((f) => f.name));
       for (const f of missing) found.set(f.name, `${dir}/${f.name}`);
       missing = [];
     } else {

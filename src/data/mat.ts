@@ -168,6 +168,7 @@ function typedCopy(el: Element, le: boolean, what: string): MatArray["data"] {
       `Cannot read ${what}: ${el.data.length} bytes is not a whole number of values`,
     );
   }
+  if (el.type === MI.UINT8) return el.data; // a view: SVHN's images are large
   if (st.bytes === 1) return st.make(el.data.slice().buffer);
   const copy = el.data.slice();
   if (!le) { // big-endian file: swap each value's bytes

@@ -20,7 +20,7 @@
  * @module
  */
 import { UserError } from "../util/errors.ts";
-import { exists, formatBytes, sha256File } from "./io.ts";
+import { formatBytes, sha256File } from "./io.ts";
 
 /** The data sets the tool knows. */
 export const DATASETS = ["mnist", "fashion-mnist", "cifar10", "svhn"] as const;
@@ -416,5 +416,3 @@ export function missingMessage(
     dataRoot(dataDir)
   }/, gzip-compressed or not; set --data-dir or ${DATA_DIR_ENV} to use files you have); get them from ${where}`;
 }
-
-export { exists };

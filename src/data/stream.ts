@@ -19,6 +19,7 @@ import type { DiskRecords } from "./disk.ts";
 import { dataKernels } from "./native.ts";
 import { type Batch, BatchProducer, type DiskSource, type ProducerConfig } from "./producer.ts";
 import type { Split } from "./split.ts";
+import type { DatasetName } from "./sources.ts";
 
 export type { Batch, BatchPart } from "./producer.ts";
 
@@ -48,6 +49,17 @@ export interface BatchStream {
   next(): Promise<Batch>;
   readonly stats: StreamStats;
   close(): void;
+}
+
+/**
+ * VAT's augmentation per data set: none for MNIST and Fashion-MNIST,
+ * translation by up to 2 pixels for SVHN, and also horizontal flips for
+ * CIFAR-10.
+ */
+export function augmentFor(name: DatasetName): { translate: number; flip: boolean } {
+  if (name === "cifar10") return { translate: 2, flip: true };
+  if (name === "svhn") return { translate: 2, flip: false };
+  return { translate: 0, flip: false };
 }
 
 function shared(a: Float32Array): Float32Array {
