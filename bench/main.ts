@@ -8,6 +8,9 @@
  *      unlabelled, one power iteration, against PyTorch (target: <= 1.0).
  *   3. conv2d forward + backward, 128 -> 128 channels, 3x3, 32x32, batch 32:
  *      GFLOP/s beside a plain sgemm of the same size and PyTorch.
+ *   4. The data stream (bench/data.ts): batches per second for MNIST-shaped
+ *      and CIFAR-shaped (augmented) batches, as a multiple of the VAT step's
+ *      rate (target: >= 3, so the step never waits on data).
  * @module
  */
 import { createCpuBackend } from "../src/backend/cpu.ts";
@@ -18,6 +21,7 @@ import { Rng } from "../src/ops/random.ts";
 import { Adam } from "../src/nn/optim.ts";
 import { vatMnistMlp } from "../src/models/mlp.ts";
 import { vatLoss } from "../src/methods/vat.ts";
+import { benchData } from "./data.ts";
 
 const be = await createCpuBackend("f32");
 const quick = Deno.args.includes("--quick");
@@ -242,6 +246,9 @@ let vatMs = 0;
     );
   }
 }
+
+// 4. The data stream against the training step's rate.
+for (const r of await benchData(vatMs, quick)) row(...r);
 
 console.log(
   `advssl bench: CPU backend, ${be.threads()} threads${

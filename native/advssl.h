@@ -202,4 +202,28 @@ ADV_EXPORT int adv_adam_step(real *p, const real *g, real *m, real *v, int n,
                              real lr, real beta1, real beta2, real eps,
                              real bc1, real bc2, real weight_decay);
 
+/* ---- linear algebra (linalg.c) ---- */
+/* Symmetric eigendecomposition of the row-major (n, n) matrix a, in place:
+ * w gets the eigenvalues in ascending order and row i of a the unit
+ * eigenvector of w[i]. Computed in double (LAPACK dsyevd) for either real. */
+ADV_EXPORT int adv_sym_eig(real *a, real *w, int n);
+
+/* ---- data preparation on host memory (data.c) ---- */
+/* out[r * len + j] = in[r * in_stride + j] * scale + shift */
+ADV_EXPORT int adv_bytes_to_real(real *out, const uint8_t *in, int rows,
+                                 int len, int in_stride, real scale,
+                                 real shift);
+/* MAT files' column-major (h, w, c, n) bytes to NCHW reals, scaled */
+ADV_EXPORT int adv_bytes_colmajor_to_nchw(real *out, const uint8_t *in, int n,
+                                          int c, int h, int w, real scale,
+                                          real shift);
+/* dst[b] = image index[b] of src (src_rows images of (c, h, w)), translated
+ * and flipped: dst[b](y, x) = src(y + shift_y[b], x' + shift_x[b]) with
+ * x' = w - 1 - x where flip[b], else x; zero outside the image (zero padding
+ * and a crop). shift_x, shift_y and flip may each be NULL (no change). */
+ADV_EXPORT int adv_gather_augment(real *dst, const real *src, int src_rows,
+                                  const int *index, int n, int c, int h, int w,
+                                  const int *shift_x, const int *shift_y,
+                                  const int *flip);
+
 #endif

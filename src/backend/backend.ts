@@ -402,6 +402,14 @@ export interface Backend {
     accB: boolean,
   ): void;
 
+  // ---- linear algebra ----
+  /**
+   * Symmetric eigendecomposition of the row-major (n, n) matrix in `a`, in
+   * place: `w` gets the eigenvalues in ascending order and row i of `a` the
+   * unit eigenvector of w[i] (computed in double precision).
+   */
+  symEig(a: Storage, w: Storage, n: number): void;
+
   // ---- optimiser ----
   adamStep(
     p: Storage,

@@ -66,6 +66,7 @@ const SIGNATURES = {
   adv_sq_error_forward: "pppir",
   adv_sq_error_backward: "pppppirii",
   adv_adam_step: "ppppirrrrrrr",
+  adv_sym_eig: "ppi",
 } as const;
 
 type KernelName = keyof typeof SIGNATURES;
@@ -645,6 +646,14 @@ export class CpuBackend implements Backend {
       b(accA),
       b(accB),
     );
+  }
+  symEig(a: Storage, w: Storage, n: number): void {
+    if (a.size !== n * n || w.size !== n) {
+      throw new Error(
+        `Cannot decompose a ${n} x ${n} matrix from storages of ${a.size} and ${w.size} elements`,
+      );
+    }
+    this.#k.adv_sym_eig(a.ptr, w.ptr, n);
   }
   adamStep(
     p: Storage,
