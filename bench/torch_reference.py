@@ -42,7 +42,10 @@ def kl(p_logit, q_logit):
 
 
 def l2_normalize(d):
-    return d / torch.sqrt(1e-6 + (d.flatten(1) ** 2).sum(1)).view(-1, *([1] * (d.dim() - 1)))
+    # VAT's get_normalized_vector: divide by the largest magnitude first, so the 1e-6 never matters.
+    shape = (-1, *([1] * (d.dim() - 1)))
+    d = d / (1e-12 + d.abs().flatten(1).max(1)[0].view(shape))
+    return d / torch.sqrt(1e-6 + (d.flatten(1) ** 2).sum(1)).view(shape)
 
 
 def bench_vat_step(threads):

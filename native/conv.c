@@ -58,7 +58,8 @@ typedef struct {
   int64_t tmp_len; /* scratch elements per thread for gather/scatter */
 } Conv;
 
-/* ---- scratch: one buffer shared by the conv kernels, grown on demand ---- */
+/* ---- scratch: one buffer shared by the conv kernels, grown on demand ----
+ * Not thread-safe: two conv calls must not run at the same time. */
 
 static real *scratch_buf = NULL;
 static size_t scratch_cap = 0;

@@ -20,7 +20,22 @@ interface OptionSpec {
 
 /** Every option of `train`; keys are camelCase, flags kebab-case. */
 export const OPTIONS = {
-  dataset: { kind: "string", default: "circles", choices: ["circles", "mnist"], help: "data set" },
+  dataset: {
+    kind: "string",
+    default: "circles",
+    choices: ["circles", "mnist", "fashion-mnist"],
+    help: "data set",
+  },
+  dataDir: {
+    kind: "string",
+    default: null,
+    help: "folder of data set files (default $ADVSSL_DATA_DIR, then data/)",
+  },
+  download: {
+    kind: "bool",
+    default: false,
+    help: "download missing data set files (checksums verified)",
+  },
   method: {
     kind: "string",
     default: "advgen",

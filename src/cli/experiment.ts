@@ -8,8 +8,10 @@ import type { Backend } from "../backend/backend.ts";
 import type { Config } from "./config.ts";
 import { CirclesSource, circlesSplit } from "../data/circles.ts";
 import type { DataSource } from "../data/source.ts";
-import { mlpGenerator } from "../models/generator.ts";
-import { mlp } from "../models/mlp.ts";
+import { ImageSource } from "../data/images.ts";
+import { augmentFor, loadDataset, openStream, splitTrain } from "../data/mod.ts";
+import { convGenerator, mlpGenerator } from "../models/generator.ts";
+import { mlp, vatMnistMlp } from "../models/mlp.ts";
 import type { Tensor } from "../autograd/tensor.ts";
 import { Adam, linearDecay, switchAt } from "../nn/optim.ts";
 import { Rng } from "../ops/random.ts";
@@ -34,18 +36,60 @@ function adam(params: Tensor[], lr: number, cfg: Config): Adam {
   });
 }
 
-/** Builds the experiment a configuration describes. */
-export function setup(backend: Backend, cfg: Config): Experiment {
-  if (cfg.dataset !== "circles") {
-    throw new UserError(
-      `Cannot train on --dataset ${cfg.dataset} yet: only circles is built in so far`,
+/** The data source of a configuration: the built-in circles, or an image set streamed by a worker. */
+async function dataFor(backend: Backend, cfg: Config, rng: Rng): Promise<DataSource> {
+  if (cfg.dataset === "circles") {
+    return new CirclesSource(
+      circlesSplit(backend, cfg.noise, cfg.dataSeed, cfg.inputScale),
+      cfg.ulBatchSize,
+      rng,
     );
   }
+  const dataset = await loadDataset(cfg.dataset, {
+    dataDir: cfg.dataDir ?? undefined,
+    download: cfg.download,
+    backend,
+  });
+  if (cfg.labels % dataset.classes !== 0 || cfg.labels > dataset.train.labels.length) {
+    throw new UserError(
+      `Cannot use --labels ${cfg.labels}: expected a multiple of the ${dataset.classes} classes, at most the training set`,
+    );
+  }
+  const split = splitTrain(dataset.train.labels, {
+    labels: cfg.labels,
+    dataSeed: cfg.dataSeed,
+    validation: 0,
+  });
+  const stream = openStream(dataset.train, split, {
+    labelledBatch: cfg.batchSize,
+    unlabelledBatch: cfg.ulBatchSize,
+    seed: cfg.seed,
+    augment: augmentFor(cfg.dataset),
+  });
+  return new ImageSource(backend, dataset, stream);
+}
+
+/** The classifier and generator factories of a data set. */
+function networks(backend: Backend, cfg: Config, init: Rng, genRng: Rng) {
+  const genOptions = { zDim: cfg.zDim, output: cfg.gOutput, bound: cfg.gBound };
+  if (cfg.dataset === "circles") {
+    return {
+      makeClassifier: () => mlp(backend, init, [2, 100, 50, 2], false),
+      makeGenerator: () => mlpGenerator(backend, genRng, 2, [64, 64], 8, genOptions),
+    };
+  }
+  return {
+    makeClassifier: () => vatMnistMlp(backend, init),
+    makeGenerator: () => convGenerator(backend, genRng, [1, 28, 28], 32, 64, genOptions),
+  };
+}
+
+/** Builds the experiment a configuration describes. */
+export async function setup(backend: Backend, cfg: Config): Promise<Experiment> {
   const root = new Rng(cfg.seed);
   const init = root.fork();
-  const split = circlesSplit(backend, cfg.noise, cfg.dataSeed, cfg.inputScale);
-  const data = new CirclesSource(split, cfg.ulBatchSize, root.fork());
-  const makeClassifier = () => mlp(backend, init, [2, 100, 50, 2], false);
+  const data = await dataFor(backend, cfg, root.fork());
+  const { makeClassifier, makeGenerator } = networks(backend, cfg, init, root.fork());
   const classifier = makeClassifier();
   const optC = adam(classifier.parameters(), cfg.lr, cfg);
   switch (cfg.method) {
@@ -62,11 +106,7 @@ export function setup(backend: Backend, cfg: Config): Experiment {
         data,
       };
     case "advgen": {
-      const generator = mlpGenerator(backend, root.fork(), 2, [64, 64], 8, {
-        zDim: cfg.zDim,
-        output: cfg.gOutput,
-        bound: cfg.gBound,
-      });
+      const generator = makeGenerator();
       const optG = adam(generator.parameters(), cfg.gLr, cfg);
       const averaged = cfg.ema > 0 ? makeClassifier() : null;
       const method = new AdvGen(classifier, generator, optC, optG, {

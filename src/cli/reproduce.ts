@@ -178,7 +178,7 @@ async function figure(rows: Row[], errors: Map<string, number[]>, outDir: string
         ...defaults(),
         ...checkPartial(configFileValues(await readJson(`${dir}/config.json`), dir), dir),
       };
-      const exp = setup(be, cfg);
+      const exp = await setup(be, cfg);
       await loadCheckpoint(`${dir}/checkpoint.bin`, {
         modules: exp.method.modules,
         optimizers: {},

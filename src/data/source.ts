@@ -15,6 +15,12 @@ export interface Batch {
 
 /** Training and test data as the loop sees it. */
 export interface DataSource {
+  /** Waits until the next batch is ready (sources fed by a background worker). */
+  ready?(): Promise<void>;
+  /** Skips `n` batches, so a resumed run sees the batches an uninterrupted one would. */
+  skip?(n: number): Promise<void>;
+  /** Releases workers and files. */
+  close?(): void;
   /** The next batches, as tensors in the current scope. */
   next(): Batch;
   /** Test error of a model in percent (called in evaluation mode, without gradients). */

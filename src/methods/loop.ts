@@ -56,6 +56,7 @@ export async function trainLoop(
   let lastError = NaN;
   const end = Math.min(schedule.iterations, schedule.stopAfter ?? Infinity);
   for (let it = start; it < end; it++) {
+    await data.ready?.();
     const m = scope(() => method.step(data.next(), it));
     for (const [k, v] of Object.entries(m)) sums[k] = (sums[k] ?? 0) + v;
     count++;

@@ -23,6 +23,16 @@ export interface VatOptions {
 }
 
 /**
+ * Each sample scaled to unit L2 norm. VAT's code divides by the largest
+ * magnitude before its sqrt(1e-6 + sum d^2), so the 1e-6 never matters; the
+ * gradients of the power iteration are tiny (of the order of xi), and the
+ * same 1e-6 here would shrink them to nothing, so the guard is far smaller.
+ */
+function unitVectors(d: Tensor): Tensor {
+  return ops.l2Normalize(d, 1e-30);
+}
+
+/**
  * The VAT loss for `x` given the clean logits (a constant target). The
  * perturbed passes leave batch-norm running statistics alone, as VAT's code.
  */
@@ -37,12 +47,12 @@ export function vatLoss(
   return withFrozenBatchNormStats(() => {
     let d = ops.randn(x.backend, x.shape, rng);
     for (let i = 0; i < opts.iterations; i++) {
-      const probe = noGrad(() => ops.scale(ops.l2Normalize(d), opts.xi));
+      const probe = noGrad(() => ops.scale(unitVectors(d), opts.xi));
       probe.requiresGrad = true;
       const dist = ops.klDivergence(target, model.forward(ops.add(x, probe)));
       d = grad(dist, [probe])[0];
     }
-    const rAdv = noGrad(() => ops.scale(ops.l2Normalize(d), opts.eps));
+    const rAdv = noGrad(() => ops.scale(unitVectors(d), opts.eps));
     return ops.klDivergence(target, model.forward(ops.add(x, rAdv)));
   });
 }
