@@ -104,3 +104,60 @@ Deno.test("train: an interrupted run resumed from its checkpoint ends with the s
   assert.equal((await train("--resume", `${dir}/parts`, "--iterations", "50")).code, 2);
   await Deno.remove(dir, { recursive: true });
 });
+
+const mnistDir = new URL("../../shared/data", import.meta.url).pathname;
+const haveMnist = (() => {
+  try {
+    return Deno.statSync(`${mnistDir}/mnist/train-images-idx3-ubyte.gz`).isFile;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: "train: VAT on the real MNIST, streamed by the worker, resumes to the same weights",
+  ignore: !haveMnist,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    const common = [
+      "--dataset",
+      "mnist",
+      "--method",
+      "vat",
+      "--data-dir",
+      mnistDir,
+      "--labels",
+      "100",
+      "--batch-size",
+      "20",
+      "--ul-batch-size",
+      "50",
+      "--iterations",
+      "8",
+      "--checkpoint-interval",
+      "4",
+      "--eval-interval",
+      "8",
+    ];
+    const whole = await train(...common, "--out", `${dir}/whole`);
+    assert.equal(whole.code, 0, whole.err);
+    assert.match(whole.out, /mnist vat: test error \d+\.\d+% after 8 iterations/);
+    assert.equal((await train(...common, "--out", `${dir}/parts`, "--stop-after", "6")).code, 0);
+    const resumed = await train("--resume", `${dir}/parts`);
+    assert.equal(resumed.code, 0, resumed.err);
+    const read = async (p: string) => {
+      const x = await Deno.readFile(p);
+      return x.subarray(12 + new DataView(x.buffer).getUint32(8, true));
+    };
+    const [a, b] = [
+      await read(`${dir}/whole/checkpoint.bin`),
+      await read(`${dir}/parts/checkpoint.bin`),
+    ];
+    assert.equal(
+      a.findIndex((v, i) => v !== b[i]),
+      -1,
+      "the resumed MNIST run ended with other weights",
+    );
+    await Deno.remove(dir, { recursive: true });
+  },
+});
