@@ -115,7 +115,11 @@ async function torchTimings(): Promise<
     try {
       const r = await new Deno.Command(py, {
         args: [script, String(be.threads())],
-        env: { OMP_WAIT_POLICY: "PASSIVE" },
+        // The same OpenBLAS kernels as ours (cpu.ts chose them), and sleeping OpenMP threads.
+        env: {
+          OMP_WAIT_POLICY: "PASSIVE",
+          OPENBLAS_CORETYPE: Deno.env.get("OPENBLAS_CORETYPE") ?? "",
+        },
         stdout: "piped",
         stderr: "piped",
       }).output();

@@ -56,6 +56,106 @@ static void channel_grad_sums(const real *x, const real *dy, int n, int64_t cs,
   *sdyx = t2;
 }
 
+/* ---- the 1-d case (s = 1): channels are contiguous within a row ----
+ * Reducing one channel at a time would stride through memory by c; instead
+ * each thread takes a block of channels and walks the rows, so every inner
+ * loop is contiguous. Each channel is still summed in row order, in double,
+ * so results match the general path and do not depend on the thread count. */
+#define BN_BLOCK 64
+
+static void bn1d_forward_train(const real *x, const real *gamma,
+                               const real *beta, real *y, real *save_mean,
+                               real *save_invstd, real *running_mean,
+                               real *running_var, int n, int c, real momentum,
+                               real eps, int update_running) {
+  const int blocks = (c + BN_BLOCK - 1) / BN_BLOCK;
+#pragma omp parallel for if ((int64_t)n * c > ADV_PARALLEL_MIN) schedule(static)
+  for (int blk = 0; blk < blocks; blk++) {
+    const int c0 = blk * BN_BLOCK;
+    const int w = c - c0 < BN_BLOCK ? c - c0 : BN_BLOCK;
+    double sum[BN_BLOCK] = {0}, sq[BN_BLOCK] = {0}, mean[BN_BLOCK];
+    for (int i = 0; i < n; i++) {
+      const real *r = x + (int64_t)i * c + c0;
+      for (int k = 0; k < w; k++) sum[k] += r[k];
+    }
+    for (int k = 0; k < w; k++) mean[k] = sum[k] / n;
+    for (int i = 0; i < n; i++) {
+      const real *r = x + (int64_t)i * c + c0;
+      for (int k = 0; k < w; k++) {
+        double d = r[k] - mean[k];
+        sq[k] += d * d;
+      }
+    }
+    real m[BN_BLOCK], a[BN_BLOCK], b[BN_BLOCK];
+    for (int k = 0; k < w; k++) {
+      const int ci = c0 + k;
+      double invstd = 1.0 / sqrt(sq[k] / n + (double)eps);
+      save_mean[ci] = (real)mean[k];
+      save_invstd[ci] = (real)invstd;
+      if (update_running) {
+        running_mean[ci] =
+            (real)((1.0 - momentum) * running_mean[ci] + momentum * mean[k]);
+        running_var[ci] = (real)((1.0 - momentum) * running_var[ci] +
+                                 momentum * (sq[k] / (n - 1)));
+      }
+      m[k] = (real)mean[k];
+      a[k] = (real)(gamma[ci] * invstd);
+      b[k] = beta[ci];
+    }
+    for (int i = 0; i < n; i++) {
+      const real *r = x + (int64_t)i * c + c0;
+      real *yr = y + (int64_t)i * c + c0;
+      for (int k = 0; k < w; k++) yr[k] = (r[k] - m[k]) * a[k] + b[k];
+    }
+  }
+}
+
+static void bn1d_backward_train(const real *x, const real *gamma,
+                                const real *save_mean, const real *save_invstd,
+                                const real *dy, real *dx, real *dgamma,
+                                real *dbeta, int n, int c, int accumulate_dx,
+                                int accumulate_params) {
+  const int blocks = (c + BN_BLOCK - 1) / BN_BLOCK;
+#pragma omp parallel for if ((int64_t)n * c > ADV_PARALLEL_MIN) schedule(static)
+  for (int blk = 0; blk < blocks; blk++) {
+    const int c0 = blk * BN_BLOCK;
+    const int w = c - c0 < BN_BLOCK ? c - c0 : BN_BLOCK;
+    double sdy[BN_BLOCK] = {0}, sdyx[BN_BLOCK] = {0};
+    real m[BN_BLOCK], rk[BN_BLOCK], ra[BN_BLOCK], rb[BN_BLOCK];
+    for (int k = 0; k < w; k++) m[k] = save_mean[c0 + k];
+    for (int i = 0; i < n; i++) {
+      const real *xr = x + (int64_t)i * c + c0, *dr = dy + (int64_t)i * c + c0;
+      for (int k = 0; k < w; k++) {
+        sdy[k] += dr[k];
+        sdyx[k] += (double)dr[k] * ((double)xr[k] - (double)save_mean[c0 + k]);
+      }
+    }
+    for (int k = 0; k < w; k++) {
+      const int ci = c0 + k;
+      const double invstd = save_invstd[ci];
+      const double gb = sdy[k], gg = sdyx[k] * invstd;
+      if (dbeta) dbeta[ci] = (real)(accumulate_params ? dbeta[ci] + gb : gb);
+      if (dgamma) dgamma[ci] = (real)(accumulate_params ? dgamma[ci] + gg : gg);
+      const double kk = gamma[ci] * invstd;
+      rk[k] = (real)kk;
+      ra[k] = (real)(-kk * gg * invstd / n);
+      rb[k] = (real)(-kk * gb / n);
+    }
+    if (!dx) continue;
+    for (int i = 0; i < n; i++) {
+      const real *xr = x + (int64_t)i * c + c0, *dr = dy + (int64_t)i * c + c0;
+      real *dxr = dx + (int64_t)i * c + c0;
+      if (accumulate_dx) {
+        for (int k = 0; k < w; k++)
+          dxr[k] += rk[k] * dr[k] + ra[k] * (xr[k] - m[k]) + rb[k];
+      } else {
+        for (int k = 0; k < w; k++)
+          dxr[k] = rk[k] * dr[k] + ra[k] * (xr[k] - m[k]) + rb[k];
+      }
+    }
+  }
+}
+
 int adv_batchnorm_forward_train(const real *x, const real *gamma,
                                 const real *beta, real *y, real *save_mean,
                                 real *save_invstd, real *running_mean,
@@ -80,8 +180,14 @@ int adv_batchnorm_forward_train(const real *x, const real *gamma,
               "variance, got n*s = %lld",
               (long long)cnt);
   }
+  if (s == 1) {
+    bn1d_forward_train(x, gamma, beta, y, save_mean, save_invstd, running_mean,
+                       running_var, n, c, momentum, eps, update_running);
+    return 0;
+  }
   const int64_t cs = (int64_t)c * s;
-#pragma omp parallel for if ((int64_t)n * cs > ADV_PARALLEL_MIN) schedule(static)
+#pragma omp parallel for if ((int64_t)n * cs > ADV_PARALLEL_MIN) \
+    schedule(static)
   for (int ci = 0; ci < c; ci++) {
     /* two passes (mean, then squared deviations): no cancellation */
     const real *xc = x + (int64_t)ci * s;
@@ -117,11 +223,10 @@ int adv_batchnorm_forward_train(const real *x, const real *gamma,
  *   dx = gamma invstd / N (N dy - dbeta - xhat dgamma),
  * the last two terms being the gradient through the batch mean and variance. */
 int adv_batchnorm_backward_train(const real *x, const real *gamma,
-                                 const real *save_mean,
-                                 const real *save_invstd, const real *dy,
-                                 real *dx, real *dgamma, real *dbeta, int n,
-                                 int c, int s, int accumulate_dx,
-                                 int accumulate_params) {
+                                 const real *save_mean, const real *save_invstd,
+                                 const real *dy, real *dx, real *dgamma,
+                                 real *dbeta, int n, int c, int s,
+                                 int accumulate_dx, int accumulate_params) {
   ADV_CHECK_PTR(x);
   ADV_CHECK_PTR(gamma);
   ADV_CHECK_PTR(save_mean);
@@ -130,14 +235,20 @@ int adv_batchnorm_backward_train(const real *x, const real *gamma,
   ADV_CHECK_POS(n);
   ADV_CHECK_POS(c);
   ADV_CHECK_POS(s);
+  if (s == 1) {
+    bn1d_backward_train(x, gamma, save_mean, save_invstd, dy, dx, dgamma, dbeta,
+                        n, c, accumulate_dx, accumulate_params);
+    return 0;
+  }
   const int64_t cs = (int64_t)c * s;
   const double cnt = (double)n * s;
-#pragma omp parallel for if ((int64_t)n * cs > ADV_PARALLEL_MIN) schedule(static)
+#pragma omp parallel for if ((int64_t)n * cs > ADV_PARALLEL_MIN) \
+    schedule(static)
   for (int ci = 0; ci < c; ci++) {
     const double mean = save_mean[ci], invstd = save_invstd[ci];
     double sdy, sdyx; /* sum dy, sum dy * (x - mean) */
-    channel_grad_sums(x + (int64_t)ci * s, dy + (int64_t)ci * s, n, cs, s,
-                      mean, &sdy, &sdyx);
+    channel_grad_sums(x + (int64_t)ci * s, dy + (int64_t)ci * s, n, cs, s, mean,
+                      &sdy, &sdyx);
     const double gb = sdy, gg = sdyx * invstd; /* dbeta, dgamma */
     if (dbeta) dbeta[ci] = (real)(accumulate_params ? dbeta[ci] + gb : gb);
     if (dgamma) dgamma[ci] = (real)(accumulate_params ? dgamma[ci] + gg : gg);
@@ -212,7 +323,8 @@ int adv_batchnorm_backward_infer(const real *x, const real *gamma,
   ADV_CHECK_POS(s);
   ADV_CHECK(eps >= 0, "argument 'eps' must be >= 0, got %g", (double)eps);
   const int64_t cs = (int64_t)c * s;
-#pragma omp parallel for if ((int64_t)n * cs > ADV_PARALLEL_MIN) schedule(static)
+#pragma omp parallel for if ((int64_t)n * cs > ADV_PARALLEL_MIN) \
+    schedule(static)
   for (int ci = 0; ci < c; ci++) {
     const double mean = running_mean[ci];
     const double invstd = 1.0 / sqrt((double)running_var[ci] + (double)eps);
@@ -222,8 +334,7 @@ int adv_batchnorm_backward_infer(const real *x, const real *gamma,
                         mean, &sdy, &sdyx);
       const double gg = sdyx * invstd;
       if (dbeta) dbeta[ci] = (real)(accumulate_params ? dbeta[ci] + sdy : sdy);
-      if (dgamma)
-        dgamma[ci] = (real)(accumulate_params ? dgamma[ci] + gg : gg);
+      if (dgamma) dgamma[ci] = (real)(accumulate_params ? dgamma[ci] + gg : gg);
     }
     if (!dx) continue;
     const real k = (real)(gamma[ci] * invstd);

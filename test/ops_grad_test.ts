@@ -140,7 +140,7 @@ Deno.test("batch norm, training and inference", () => {
     momentum: 0.1,
     eps: 1e-5,
   });
-  for (const shape of [[5, 4], [2, 3, 4, 3], [1, 2, 3, 3], [2, 1]]) {
+  for (const shape of [[5, 4], [2, 3, 4, 3], [1, 2, 3, 3], [2, 1], [4, 70]]) {
     const c = shape[1];
     for (const training of [true, false]) {
       gradCheck(
