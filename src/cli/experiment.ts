@@ -6,7 +6,11 @@
  */
 import type { Backend } from "../backend/backend.ts";
 import type { Config } from "./config.ts";
+import { noGrad } from "../autograd/tape.ts";
+import { scope } from "../autograd/tensor.ts";
 import { CirclesSource, circlesSplit } from "../data/circles.ts";
+import { boundaryPanel } from "../report/boundary.ts";
+import type { Canvas } from "../report/canvas.ts";
 import type { DataSource } from "../data/source.ts";
 import { ImageSource } from "../data/images.ts";
 import { augmentFor, loadDataset, openStream, splitTrain } from "../data/mod.ts";
@@ -121,4 +125,40 @@ export async function setup(backend: Backend, cfg: Config): Promise<Experiment> 
       return { method, data };
     }
   }
+}
+
+/**
+ * The two-circles picture of an experiment: the decision boundary of the
+ * evaluated classifier, the labelled and unlabelled points, and G(x, z) for
+ * a sample of 80 unlabelled points where the method has a generator.
+ */
+export function circlesPanel(
+  backend: Backend,
+  exp: Experiment,
+  cfg: Config,
+  size: number,
+  title: string,
+): Canvas {
+  const { labelled, unlabelled } = (exp.data as CirclesSource).split;
+  const sample = 160; // 80 points: enough to see the perturbations, few enough to read them
+  const generated = exp.method.adversarial
+    ? scope(() =>
+      noGrad(() => ({
+        from: unlabelled.x.toArray().slice(0, sample),
+        to: exp.method.adversarial!(unlabelled.x).toArray().slice(0, sample),
+      }))
+    )
+    : undefined;
+  return boundaryPanel(
+    backend,
+    exp.method.evaluated(),
+    {
+      labelled: { x: labelled.x.toArray(), y: labelled.y.toArray() },
+      unlabelled: unlabelled.x.toArray(),
+      generated,
+    },
+    1.35 * cfg.inputScale,
+    size,
+    title,
+  );
 }

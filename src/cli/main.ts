@@ -5,14 +5,10 @@
  * @module
  */
 import { BuildError } from "../../build.ts";
-import { noGrad } from "../autograd/tape.ts";
-import { scope } from "../autograd/tensor.ts";
 import type { Backend } from "../backend/backend.ts";
 import { createCpuBackend } from "../backend/cpu.ts";
-import { CirclesSource } from "../data/circles.ts";
 import { trainLoop } from "../methods/loop.ts";
 import { loadCheckpoint, saveCheckpoint } from "../nn/checkpoint.ts";
-import { boundaryPanel } from "../report/boundary.ts";
 import { writePng } from "../report/png.ts";
 import { UserError } from "../util/errors.ts";
 import {
@@ -23,7 +19,7 @@ import {
   helpText,
   parseArgs,
 } from "./config.ts";
-import { type Experiment, setup } from "./experiment.ts";
+import { circlesPanel, type Experiment, setup } from "./experiment.ts";
 import { presetFor, PRESETS } from "./presets.ts";
 import { Progress } from "./progress.ts";
 import { readJson, RunDir, writeJsonAtomic } from "./run.ts";
@@ -100,41 +96,6 @@ async function backendFor(cfg: Config): Promise<Backend> {
   const be = await createCpuBackend("f32");
   if (cfg.threads > 0) be.setThreads(cfg.threads);
   return be;
-}
-
-/** Writes the two-circles figure: the decision boundary with labelled, unlabelled and generated points. */
-async function circlesFigure(
-  be: Backend,
-  exp: Experiment,
-  path: string,
-  cfg: Config,
-): Promise<void> {
-  const src = exp.data as CirclesSource;
-  const { labelled, unlabelled } = src.split;
-  const generated = exp.method.adversarial
-    ? scope(() =>
-      noGrad(() => {
-        const from = unlabelled.x;
-        const to = exp.method.adversarial!(from).toArray();
-        const f = from.toArray();
-        const n = 80; // a sample keeps the figure readable
-        return { from: f.slice(0, 2 * n), to: to.slice(0, 2 * n) };
-      })
-    )
-    : undefined;
-  const panel = boundaryPanel(
-    be,
-    exp.method.evaluated(),
-    {
-      labelled: { x: labelled.x.toArray(), y: labelled.y.toArray() },
-      unlabelled: unlabelled.x.toArray(),
-      generated,
-    },
-    1.35 * cfg.inputScale,
-    360,
-    `${cfg.method} noise ${cfg.noise}`,
-  );
-  await writePng(path, panel.rgb, panel.width, panel.height);
 }
 
 /** Trains as the command line says; returns the final test error. */
@@ -232,7 +193,8 @@ async function trainExperiment(
   };
   await writeJsonAtomic(run.summary, summary);
   if (cfg.figure && cfg.dataset === "circles") {
-    await circlesFigure(be, exp, run.file("boundary.png"), cfg);
+    const panel = circlesPanel(be, exp, cfg, 360, `${cfg.method} noise ${cfg.noise}`);
+    await writePng(run.file("boundary.png"), panel.rgb, panel.width, panel.height);
   }
   console.log(
     `${cfg.dataset} ${

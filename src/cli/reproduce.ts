@@ -9,15 +9,12 @@
 import { parseArgs } from "node:util";
 import { BuildError } from "../../build.ts";
 import { createCpuBackend } from "../backend/cpu.ts";
-import { CirclesSource } from "../data/circles.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
-import { boundaryPanel, grid } from "../report/boundary.ts";
+import { grid } from "../report/boundary.ts";
 import { writePng } from "../report/png.ts";
-import { noGrad } from "../autograd/tape.ts";
-import { scope } from "../autograd/tensor.ts";
 import { UserError } from "../util/errors.ts";
 import { checkPartial, type Config, configFileValues, defaults } from "./config.ts";
-import { setup } from "./experiment.ts";
+import { circlesPanel, setup } from "./experiment.ts";
 import { readJson, writeJsonAtomic } from "./run.ts";
 
 /** One row of the table: a label, the train flags, and the paper's numbers per noise level. */
@@ -184,30 +181,9 @@ async function figure(rows: Row[], errors: Map<string, number[]>, outDir: string
         optimizers: {},
         rngs: {},
       }, be);
-      const { labelled, unlabelled } = (exp.data as CirclesSource).split;
-      const generated = exp.method.adversarial
-        ? scope(() =>
-          noGrad(() => ({
-            from: unlabelled.x.toArray().slice(0, 160),
-            to: exp.method.adversarial!(unlabelled.x).toArray().slice(0, 160),
-          }))
-        )
-        : undefined;
       const err = errors.get(`${r}|${noise}`)![0];
-      panels.push(boundaryPanel(
-        be,
-        exp.method.evaluated(),
-        {
-          labelled: { x: labelled.x.toArray(), y: labelled.y.toArray() },
-          unlabelled: unlabelled.x.toArray(),
-          generated,
-        },
-        1.35 * cfg.inputScale,
-        240,
-        `${rows[r].label.replace(/ \(.*\)|, our settings/, "").replace("lambda", "L")} N=${noise} ${
-          err.toFixed(1)
-        }%`,
-      ));
+      const label = rows[r].label.replace(/ \(.*\)|, our settings/, "").replace("lambda", "L");
+      panels.push(circlesPanel(be, exp, cfg, 240, `${label} N=${noise} ${err.toFixed(1)}%`));
     }
   }
   const fig = grid(panels, rows.length);
