@@ -43,11 +43,11 @@ function adam(params: Tensor[], lr: number, cfg: Config): Adam {
 /** The data source of a configuration: the built-in circles, or an image set streamed by a worker. */
 async function dataFor(backend: Backend, cfg: Config, rng: Rng): Promise<DataSource> {
   if (cfg.dataset === "circles") {
-    return new CirclesSource(
-      circlesSplit(backend, cfg.noise, cfg.dataSeed, cfg.inputScale),
-      cfg.ulBatchSize,
-      rng,
-    );
+    if (cfg.labels % 2 !== 0) {
+      throw new UserError(`Cannot use --labels ${cfg.labels}: two circles need an even number`);
+    }
+    const split = circlesSplit(backend, cfg.noise, cfg.dataSeed, cfg.inputScale, cfg.labels);
+    return new CirclesSource(split, cfg.ulBatchSize, rng);
   }
   const dataset = await loadDataset(cfg.dataset, {
     dataDir: cfg.dataDir ?? undefined,

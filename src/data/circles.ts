@@ -35,11 +35,17 @@ export function circles(backend: Backend, n: number, noise: number, rng: Rng, sc
   return { x: Tensor.from(backend, xs, [n, 2]), y: Tensor.from(backend, ys, [n]) };
 }
 
-/** The paper's split: 4 labelled points per class, 1500 unlabelled, 1000 test. */
-export function circlesSplit(backend: Backend, noise: number, dataSeed: number, scale = 1) {
+/** The paper's split: 4 labelled points per class (by default), 1500 unlabelled, 1000 test. */
+export function circlesSplit(
+  backend: Backend,
+  noise: number,
+  dataSeed: number,
+  scale = 1,
+  labels = 8,
+) {
   const rng = new Rng(dataSeed);
   return {
-    labelled: circles(backend, 8, noise, rng.fork(), scale),
+    labelled: circles(backend, labels, noise, rng.fork(), scale),
     unlabelled: circles(backend, 1500, noise, rng.fork(), scale),
     test: circles(backend, 1000, noise, rng.fork(), scale),
   };
