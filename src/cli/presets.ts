@@ -104,7 +104,7 @@ export const PRESETS: Record<string, Preset> = {
   "circles-advgen": {
     description:
       "two circles, the paper's method with the settings we found to work best so far (see README)",
-    values: { ...literalAdvgen, lambda: 10, zDim: 16 },
+    values: { ...literalAdvgen, lambda: 10, zDim: 16, gLr: 3e-4 },
   },
 };
 
