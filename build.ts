@@ -50,7 +50,8 @@ async function run(
   }
 }
 
-function exists(path: string): boolean {
+/** Whether a file or folder exists. */
+export function exists(path: string): boolean {
   try {
     Deno.statSync(path);
     return true;

@@ -108,6 +108,22 @@ export async function train(args: string[]): Promise<number | null> {
   const be = await backendFor(cfg);
   const run = resume ?? RunDir.create(cfg.out ?? RunDir.defaultPath(cfg.dataset, cfg.method));
   const exp = await setup(be, cfg);
+  try {
+    return await trainExperiment(exp, cfg, run, resume !== null, stopAfter, preset, be);
+  } finally {
+    exp.data.close?.();
+  }
+}
+
+async function trainExperiment(
+  exp: Experiment,
+  cfg: Config,
+  run: RunDir,
+  resume: boolean,
+  stopAfter: number | null,
+  preset: string | null,
+  be: Backend,
+): Promise<number> {
   const state = {
     modules: exp.method.modules,
     optimizers: exp.method.optimizers,
@@ -133,28 +149,6 @@ export async function train(args: string[]): Promise<number | null> {
       }, ${cfg.iterations} iterations, backend ${be.name}`,
     );
   }
-  try {
-    return await trainExperiment(exp, cfg, run, start, elapsed, stopAfter, preset, be);
-  } finally {
-    exp.data.close?.();
-  }
-}
-
-async function trainExperiment(
-  exp: Experiment,
-  cfg: Config,
-  run: RunDir,
-  start: number,
-  elapsed: number,
-  stopAfter: number | null,
-  preset: string | null,
-  be: Backend,
-): Promise<number> {
-  const state = {
-    modules: exp.method.modules,
-    optimizers: exp.method.optimizers,
-    rngs: { ...exp.method.rngs, ...exp.data.rngs },
-  };
   const progress = new Progress(cfg.iterations);
   const t0 = performance.now();
   const seconds = () => elapsed + (performance.now() - t0) / 1000;

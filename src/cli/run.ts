@@ -4,6 +4,7 @@
  * renamed, so an interrupted run never leaves a half-written file behind.
  * @module
  */
+import { exists } from "../../build.ts";
 import { UserError } from "../util/errors.ts";
 
 /** Writes JSON to `path` through a temporary file. */
@@ -29,15 +30,6 @@ export async function readJson(path: string): Promise<unknown> {
     return JSON.parse(text);
   } catch (e) {
     throw new UserError(`Cannot read ${path}: not valid JSON (${(e as Error).message})`);
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

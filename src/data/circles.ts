@@ -57,6 +57,8 @@ export class CirclesSource implements DataSource {
   readonly #split: ReturnType<typeof circlesSplit>;
   readonly #ulBatch: number;
   readonly #rng: Rng;
+  /** A host copy of the unlabelled points, to gather minibatches from. */
+  readonly #hostUnlabelled: ArrayLike<number>;
 
   constructor(
     split: ReturnType<typeof circlesSplit>,
@@ -67,6 +69,7 @@ export class CirclesSource implements DataSource {
     this.#ulBatch = Math.min(ulBatchSize, split.unlabelled.y.size);
     this.#rng = rng;
     this.rngs = { unlabelled: rng };
+    this.#hostUnlabelled = split.unlabelled.x.toArray();
   }
 
   get split(): ReturnType<typeof circlesSplit> {
@@ -81,7 +84,7 @@ export class CirclesSource implements DataSource {
     const be = unlabelled.x.backend;
     const keys = randUniform(be, [n], this.#rng).toArray();
     const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => keys[a] - keys[b]);
-    const all = unlabelled.x.toArray();
+    const all = this.#hostUnlabelled;
     const xs = new Float64Array(this.#ulBatch * 2);
     for (let i = 0; i < this.#ulBatch; i++) {
       xs[2 * i] = all[2 * order[i]];

@@ -87,14 +87,7 @@ export class Adam {
     const bc2 = 1 - this.#beta2Power;
     for (const p of this.params) {
       if (!p.gradReady || !p.grad) continue;
-      let s = this.#state.get(p);
-      if (!s) {
-        s = persistent(() => ({
-          m: Tensor.zeros(p.backend, p.shape),
-          v: Tensor.zeros(p.backend, p.shape),
-        }));
-        this.#state.set(p, s);
-      }
+      const s = this.#moments(p);
       p.backend.adamStep(
         p.storage,
         p.grad.storage,
@@ -110,6 +103,19 @@ export class Adam {
         this.weightDecay,
       );
     }
+  }
+
+  /** A parameter's moment estimates, made (zero, persistent) on first use. */
+  #moments(p: Tensor): { m: Tensor; v: Tensor } {
+    let s = this.#state.get(p);
+    if (!s) {
+      s = persistent(() => ({
+        m: Tensor.zeros(p.backend, p.shape),
+        v: Tensor.zeros(p.backend, p.shape),
+      }));
+      this.#state.set(p, s);
+    }
+    return s;
   }
 
   /** The moments of each parameter (null where it never got a gradient) and the counters, for checkpoints. */
@@ -135,14 +141,7 @@ export class Adam {
     this.params.forEach((p, i) => {
       const saved = s.moments[i];
       if (!saved) return;
-      let mine = this.#state.get(p);
-      if (!mine) {
-        mine = persistent(() => ({
-          m: Tensor.empty(p.backend, p.shape),
-          v: Tensor.empty(p.backend, p.shape),
-        }));
-        this.#state.set(p, mine);
-      }
+      const mine = this.#moments(p);
       p.backend.copy(mine.m.storage, saved.m.storage);
       p.backend.copy(mine.v.storage, saved.v.storage);
     });
