@@ -195,10 +195,14 @@ ADV_EXPORT int adv_sq_error_backward(const real *a, const real *b,
                                      int accumulate_b);
 
 /* ---- optimiser (optim.c) ----
- * Adam (PyTorch's form): m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+ * Adam (PyTorch's form) over `count` tensors in one call: tensor t has
+ * sizes[t] elements at p = ptrs[4t], g = ptrs[4t+1], m = ptrs[4t+2] and
+ * v = ptrs[4t+3] (addresses as int64, in host memory; the tensors are where
+ * the library computes). Per element:
+ * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
  * p -= lr * (m / bc1) / (sqrt(v / bc2) + eps), with bc = 1 - beta^t passed in;
  * weight_decay adds weight_decay * p to g first (L2, as torch.optim.Adam). */
-ADV_EXPORT int adv_adam_step(real *p, const real *g, real *m, real *v, int n,
+ADV_EXPORT int adv_adam_step(int count, const int64_t *ptrs, const int *sizes,
                              real lr, real beta1, real beta2, real eps,
                              real bc1, real bc2, real weight_decay);
 

@@ -1,33 +1,13 @@
-/* Runtime support: the error slot, aligned memory, threads, fill and copy. */
+/* Runtime support: aligned memory, threads, fill and copy. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <cblas.h>
 #include <omp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
-
-/* One process-wide slot rather than a thread-local one: Deno may call a
- * kernel and then adv_last_error() from different threads (nonblocking
- * calls), and kernels only record errors before any parallel work starts. */
-static char adv_error_buf[512];
-
-int adv_fail(const char *fn, const char *fmt, ...) {
-  if (strncmp(fn, "adv_", 4) == 0) fn += 4; /* messages read "gemm: ..." */
-  int len = snprintf(adv_error_buf, sizeof adv_error_buf, "%s: ", fn);
-  if (len < 0) len = 0;
-  if ((size_t)len >= sizeof adv_error_buf) len = (int)sizeof adv_error_buf - 1;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(adv_error_buf + len, sizeof adv_error_buf - (size_t)len, fmt, ap);
-  va_end(ap);
-  return 1;
-}
-
-const char *adv_last_error(void) { return adv_error_buf; }
 
 /* Lets the TypeScript side check it loaded the build it expects. */
 int adv_real_size(void) { return (int)sizeof(real); }
