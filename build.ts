@@ -1,8 +1,9 @@
 /**
  * Builds the native kernels: `native/*.c` into `build/libadvssl_cpu_f32.so`
  * (the library the tool runs on) and `build/libadvssl_cpu_f64.so` (the same
- * code in double precision, used by the gradient checks). It also looks for a
- * CUDA toolkit with cuDNN and cuBLAS and says what it found.
+ * code in double precision, used by the gradient checks) and, where it finds
+ * nvcc with cuDNN and cuBLAS, `kernels/*.cu` into `build/libadvssl_cuda.so`;
+ * elsewhere it says why the CUDA library was skipped.
  *
  * A library is rebuilt only when its sources or flags changed: the SHA-256 of
  * both is stored beside it and compared on every call.
@@ -288,18 +289,159 @@ export async function findCuda(): Promise<CudaToolkit | { missing: string }> {
   };
 }
 
-/** One line on the CUDA toolkit: what was found, or why the CUDA build is skipped. */
-export async function describeCuda(): Promise<string> {
-  const cuda = await findCuda();
-  if ("missing" in cuda) return `cuda: skipped: ${cuda.missing}`;
-  const v = await run(cuda.nvcc, ["--version"]);
-  const version = v.out.match(/release ([0-9.]+)/)?.[1] ?? "?";
-  let kernels = false;
+const KERNELS_DIR = `${ROOT}kernels`;
+
+/** Path of the CUDA library. */
+export function cudaLibraryPath(): string {
+  return `${BUILD_DIR}/libadvssl_cuda.so`;
+}
+
+function cudaSources(): { cu: string[]; all: string[] } {
+  let names: string[] = [];
   try {
-    kernels = [...Deno.readDirSync(`${ROOT}kernels`)].some((e) => e.name.endsWith(".cu"));
-  } catch { /* no kernels/ folder yet */ }
-  return `cuda: found nvcc ${version} (${cuda.nvcc}), cuDNN (${cuda.cudnnLib}), cuBLAS (${cuda.cublasLib}); ` +
-    (kernels ? "" : "no CUDA kernels in kernels/ yet, nothing to build");
+    names = [...Deno.readDirSync(KERNELS_DIR)].filter((e) => e.isFile).map((e) => e.name);
+  } catch { /* no kernels/ folder */ }
+  const cu = names.filter((n) => n.endsWith(".cu")).sort().map((n) => `${KERNELS_DIR}/${n}`);
+  const headers = names.filter((n) => n.endsWith(".cuh")).sort().map((n) => `${KERNELS_DIR}/${n}`);
+  const shared = ["advssl.h", "common.h", "shared.c"].map((n) => `${NATIVE_DIR}/${n}`);
+  return { cu, all: [...cu, ...headers, ...shared] };
+}
+
+/** The linker flag for lib<base>.so in dir: the plain name, or the versioned file wheels ship. */
+function linkFlag(dir: string, base: string): string {
+  if (exists(`${dir}/lib${base}.so`)) return `-l${base}`;
+  const versioned = [...Deno.readDirSync(dir)].map((e) => e.name)
+    .filter((n) => new RegExp(`^lib${base}\\.so\\.\\d+$`).test(n)).sort();
+  return versioned.length ? `-l:${versioned[versioned.length - 1]}` : `-l${base}`;
+}
+
+// sm_90 (H100, H200) machine code, plus PTX the driver can compile for newer GPUs.
+const CUDA_ARCH = [
+  "-gencode",
+  "arch=compute_90,code=sm_90",
+  "-gencode",
+  "arch=compute_90,code=compute_90",
+];
+
+function nvccCompileArgs(cuda: CudaToolkit, src: string, obj: string): string[] {
+  return [
+    "-std=c++17",
+    "-O3",
+    ...CUDA_ARCH,
+    "-Xcompiler",
+    "-Wall,-Wextra,-fPIC,-fvisibility=hidden",
+    `-I${NATIVE_DIR}`,
+    `-I${cuda.cudnnInclude}`,
+    `-I${cuda.cublasInclude}`,
+    "-c",
+    src,
+    "-o",
+    obj,
+  ];
+}
+
+function nvccLinkArgs(cuda: CudaToolkit, objs: string[], out: string): string[] {
+  return [
+    "-shared",
+    ...CUDA_ARCH,
+    ...objs,
+    "-o",
+    out,
+    `-L${cuda.cudnnLib}`,
+    `-L${cuda.cublasLib}`,
+    linkFlag(cuda.cudnnLib, "cudnn"),
+    linkFlag(cuda.cublasLib, "cublas"),
+    // RPATH (not RUNPATH) also applies to cuBLAS's and cuDNN's own dependencies.
+    "-Xlinker",
+    "--disable-new-dtags",
+    "-Xlinker",
+    `-rpath=${cuda.cudnnLib}:${cuda.cublasLib}`,
+    "-Xlinker",
+    "--no-undefined",
+  ];
+}
+
+async function expectedCudaHash(cuda: CudaToolkit): Promise<string> {
+  const { cu, all } = cudaSources();
+  return await digest([
+    ...cu.flatMap((f) => nvccCompileArgs(cuda, f, "obj")),
+    ...nvccLinkArgs(cuda, ["objs"], "lib"),
+    ...all.map((f) => Deno.readFileSync(f)),
+  ]);
+}
+
+/** What buildCudaLibrary did: built, up to date, or skipped (with the reason). */
+export type CudaBuild = { status: "built" | "up to date"; cuda: CudaToolkit } | {
+  status: "skipped";
+  reason: string;
+};
+
+/**
+ * Compiles kernels/*.cu (and native/shared.c) into the CUDA library unless it
+ * is fresh; skipped, with the reason, where there is no toolkit with cuDNN and
+ * cuBLAS. Sources compile in parallel, one nvcc per core.
+ */
+export async function buildCudaLibrary(force = false): Promise<CudaBuild> {
+  const cuda = await findCuda();
+  if ("missing" in cuda) return { status: "skipped", reason: cuda.missing };
+  const { cu } = cudaSources();
+  if (!cu.length) return { status: "skipped", reason: "no CUDA sources in kernels/" };
+  const lib = cudaLibraryPath();
+  const hash = await expectedCudaHash(cuda);
+  if (
+    !force && exists(lib) && exists(`${lib}.sha256`) &&
+    Deno.readTextFileSync(`${lib}.sha256`).trim() === hash
+  ) {
+    return { status: "up to date", cuda };
+  }
+  const objDir = `${BUILD_DIR}/cuda-obj-${Deno.pid}`;
+  Deno.mkdirSync(objDir, { recursive: true });
+  try {
+    const cc = await findCompiler();
+    const jobs: [string, string[]][] = cu.map((f) => [
+      cuda.nvcc,
+      nvccCompileArgs(cuda, f, `${objDir}/${f.split("/").pop()}.o`),
+    ]);
+    jobs.push([cc, [
+      "-O2",
+      "-std=c11",
+      "-fPIC",
+      "-fvisibility=hidden",
+      "-Wall",
+      "-Wextra",
+      `-I${NATIVE_DIR}`,
+      "-c",
+      `${NATIVE_DIR}/shared.c`,
+      "-o",
+      `${objDir}/shared.o`,
+    ]]);
+    const outputs: string[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < jobs.length) {
+        const [cmd, args] = jobs[next++];
+        const r = await run(cmd, args);
+        if (!r.ok) {
+          throw new BuildError(`Cannot compile ${args[args.length - 3]}:\n${r.out}`);
+        }
+        if (r.out.trim()) outputs.push(r.out.trim());
+      }
+    };
+    await Promise.all(
+      Array.from({ length: Math.max(1, navigator.hardwareConcurrency) }, worker),
+    );
+    const objs = jobs.map(([, args]) => args[args.length - 1]);
+    const tmp = `${lib}.tmp-${Deno.pid}`;
+    const r = await run(cuda.nvcc, nvccLinkArgs(cuda, objs, tmp));
+    if (!r.ok) throw new BuildError(`Cannot link the CUDA library:\n${r.out}`);
+    if (r.out.trim()) outputs.push(r.out.trim());
+    if (outputs.length) console.error(outputs.join("\n"));
+    Deno.renameSync(tmp, lib);
+    Deno.writeTextFileSync(`${lib}.sha256`, hash + "\n");
+  } finally {
+    Deno.removeSync(objDir, { recursive: true });
+  }
+  return { status: "built", cuda };
 }
 
 if (import.meta.main) {
@@ -311,7 +453,12 @@ if (import.meta.main) {
         `cpu ${p}: ${built ? "built" : "up to date"} ${cpuLibraryPath(p)}`,
       );
     }
-    console.log(await describeCuda());
+    const cuda = await buildCudaLibrary(force);
+    console.log(
+      cuda.status === "skipped"
+        ? `cuda: skipped: ${cuda.reason}`
+        : `cuda: ${cuda.status} ${cudaLibraryPath()} (nvcc ${cuda.cuda.nvcc}, cuDNN ${cuda.cuda.cudnnLib}, cuBLAS ${cuda.cuda.cublasLib})`,
+    );
   } catch (e) {
     if (e instanceof BuildError) {
       console.error(`error: ${e.message}`);

@@ -8,6 +8,14 @@
 int adv_fail(const char *fn, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Checks the geometry of a convolution (native/shared.c): positive sizes,
+ * non-negative padding, a kernel that fits, and oh, ow = floor((h + 2 ph -
+ * kh) / sh) + 1 (floor: a transposed convolution's input may be up to sh - 1
+ * larger). Returns 0, or records "fn: ..." and returns 1. */
+int adv_check_conv_geometry(const char *fn, int n, int c, int h, int wd, int k,
+                            int kh, int kw, int sh, int sw, int ph, int pw,
+                            int oh, int ow);
+
 #define ADV_CHECK(cond, ...)                                                   \
   do {                                                                         \
     if (!(cond)) return adv_fail(__func__, __VA_ARGS__);                       \

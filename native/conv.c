@@ -88,26 +88,9 @@ static int64_t pad64(int64_t elems) {
 static int conv_setup(Conv *s, const char *fn, int n, int c, int h, int wd,
                       int k, int kh, int kw, int sh, int sw, int ph, int pw,
                       int oh, int ow) {
-  if (n <= 0 || c <= 0 || h <= 0 || wd <= 0 || k <= 0)
-    return adv_fail(fn, "sizes must be > 0 (n=%d c=%d h=%d w=%d k=%d)", n, c,
-                    h, wd, k);
-  if (kh <= 0 || kw <= 0 || sh <= 0 || sw <= 0)
-    return adv_fail(fn, "kernel %dx%d and stride %dx%d must be > 0", kh, kw,
-                    sh, sw);
-  if (ph < 0 || pw < 0)
-    return adv_fail(fn, "padding %dx%d must be >= 0", ph, pw);
-  if ((int64_t)h + 2 * (int64_t)ph < kh || (int64_t)wd + 2 * (int64_t)pw < kw)
-    return adv_fail(fn, "kernel %dx%d larger than padded input %dx%d", kh, kw,
-                    h + 2 * ph, wd + 2 * pw);
-  /* floor division: a transposed conv passes an input up to sh-1 larger */
-  int64_t eh = ((int64_t)h + 2 * (int64_t)ph - kh) / sh + 1;
-  int64_t ew = ((int64_t)wd + 2 * (int64_t)pw - kw) / sw + 1;
-  if (oh != eh || ow != ew)
-    return adv_fail(fn, "output %dx%d inconsistent, expected %lldx%lld", oh,
-                    ow, (long long)eh, (long long)ew);
-  if ((int64_t)c * kh * kw > INT_MAX || (int64_t)oh * ow > INT_MAX ||
-      (int64_t)h * wd > INT_MAX)
-    return adv_fail(fn, "sizes too large");
+  if (adv_check_conv_geometry(fn, n, c, h, wd, k, kh, kw, sh, sw, ph, pw, oh,
+                              ow))
+    return 1;
   *s = (Conv){.n = n, .c = c, .h = h, .wd = wd, .k = k, .kh = kh, .kw = kw,
               .sh = sh, .sw = sw, .ph = ph, .pw = pw, .oh = oh, .ow = ow};
   s->ckk = c * kh * kw;

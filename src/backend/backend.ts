@@ -53,6 +53,14 @@ export interface Conv2dGeometry {
   ow: number;
 }
 
+/** The storages Adam updates for one parameter: the parameter, its gradient, its two moments. */
+export interface AdamSlot {
+  p: Storage;
+  g: Storage;
+  m: Storage;
+  v: Storage;
+}
+
 /** A typed array of the backend's precision. */
 export type Numbers = Float32Array | Float64Array;
 
@@ -86,6 +94,8 @@ export interface Backend {
   read(s: Storage): Numbers;
   fill(s: Storage, value: number): void;
   copy(dst: Storage, src: Storage): void;
+  /** Waits until every queued kernel has finished (a no-op where kernels run synchronously). */
+  synchronize(): void;
   /** Threads the kernels use. */
   setThreads(n: number): void;
   threads(): number;
@@ -411,12 +421,9 @@ export interface Backend {
   symEig(a: Storage, w: Storage, n: number): void;
 
   // ---- optimiser ----
+  /** One Adam update of every parameter in `slots` (one native call for all). */
   adamStep(
-    p: Storage,
-    g: Storage,
-    m: Storage,
-    v: Storage,
-    n: number,
+    slots: AdamSlot[],
     lr: number,
     beta1: number,
     beta2: number,

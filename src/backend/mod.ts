@@ -1,21 +1,32 @@
 /**
- * Choosing a backend: `cpu`, `cuda`, or `auto` (CUDA where a GPU and the CUDA
- * library are present, else the CPU).
+ * Choosing a backend: `cpu`, `cuda`, or `auto` (CUDA where this machine has
+ * an NVIDIA GPU and the CUDA library runs, else the CPU).
  * @module
  */
 import type { Backend } from "./backend.ts";
 import { createCpuBackend } from "./cpu.ts";
+import { createCudaBackend, CudaUnavailableError, hasNvidiaGpu } from "./cuda.ts";
 import { UserError } from "../util/errors.ts";
 
 /** Which backend to open. */
 export type BackendKind = "cpu" | "cuda" | "auto";
 
-/** Opens the backend of a kind (float32); `threads` > 0 sets the CPU's thread count. */
+/**
+ * Opens the float32 backend of a kind; `threads` > 0 sets the CPU's thread
+ * count. `cuda` where it cannot run is a UserError saying why; `auto` then
+ * says why on stderr and uses the CPU.
+ */
 export async function openBackend(kind: BackendKind, threads = 0): Promise<Backend> {
-  if (kind === "cuda") {
-    throw new UserError(
-      "Cannot use --backend cuda: this build has no CUDA backend yet (use --backend cpu or auto)",
-    );
+  if (kind === "cuda" || (kind === "auto" && hasNvidiaGpu())) {
+    try {
+      return await createCudaBackend();
+    } catch (e) {
+      if (!(e instanceof CudaUnavailableError)) throw e;
+      if (kind === "cuda") {
+        throw new UserError(`Cannot use --backend cuda: ${e.message} (use --backend cpu or auto)`);
+      }
+      console.error(`--backend auto: the GPU is not usable (${e.message}); using the CPU`);
+    }
   }
   const be = await createCpuBackend("f32");
   if (threads > 0) be.setThreads(threads);

@@ -6,7 +6,7 @@
  */
 import { BuildError } from "../../build.ts";
 import type { Backend } from "../backend/backend.ts";
-import { createCpuBackend } from "../backend/cpu.ts";
+import { openBackend } from "../backend/mod.ts";
 import { trainLoop } from "../methods/loop.ts";
 import { loadCheckpoint, saveCheckpoint } from "../nn/checkpoint.ts";
 import { writePng } from "../report/png.ts";
@@ -87,17 +87,6 @@ export async function resolveConfig(
   };
 }
 
-async function backendFor(cfg: Config): Promise<Backend> {
-  if (cfg.backend === "cuda") {
-    throw new UserError(
-      "Cannot use --backend cuda: this build has no CUDA backend yet (use --backend cpu or auto)",
-    );
-  }
-  const be = await createCpuBackend("f32");
-  if (cfg.threads > 0) be.setThreads(cfg.threads);
-  return be;
-}
-
 /** Trains as the command line says; returns the final test error. */
 export async function train(args: string[]): Promise<number | null> {
   const { cfg, preset, resume, stopAfter, help } = await resolveConfig(args);
@@ -105,7 +94,7 @@ export async function train(args: string[]): Promise<number | null> {
     console.log(helpText(Object.keys(PRESETS)));
     return null;
   }
-  const be = await backendFor(cfg);
+  const be = await openBackend(cfg.backend, cfg.threads);
   const run = resume ?? RunDir.create(cfg.out ?? RunDir.defaultPath(cfg.dataset, cfg.method));
   const exp = await setup(be, cfg);
   try {

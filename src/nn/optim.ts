@@ -3,6 +3,7 @@
  * fused native call per parameter.
  * @module
  */
+import type { AdamSlot, Backend } from "../backend/backend.ts";
 import { persistent, Tensor } from "../autograd/tensor.ts";
 
 /** A value as a function of the step (0-based). */
@@ -85,23 +86,17 @@ export class Adam {
     this.#beta2Power *= this.beta2;
     const bc1 = 1 - this.#beta1Power;
     const bc2 = 1 - this.#beta2Power;
+    const byBackend = new Map<Backend, AdamSlot[]>();
     for (const p of this.params) {
       if (!p.gradReady || !p.grad) continue;
       const s = this.#moments(p);
-      p.backend.adamStep(
-        p.storage,
-        p.grad.storage,
-        s.m.storage,
-        s.v.storage,
-        p.size,
-        lr,
-        beta1,
-        this.beta2,
-        this.eps,
-        bc1,
-        bc2,
-        this.weightDecay,
-      );
+      const slot = { p: p.storage, g: p.grad.storage, m: s.m.storage, v: s.v.storage };
+      const list = byBackend.get(p.backend);
+      if (list) list.push(slot);
+      else byBackend.set(p.backend, [slot]);
+    }
+    for (const [backend, slots] of byBackend) {
+      backend.adamStep(slots, lr, beta1, this.beta2, this.eps, bc1, bc2, this.weightDecay);
     }
   }
 

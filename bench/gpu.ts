@@ -1,0 +1,230 @@
+/**
+ * `deno task bench-gpu`: milliseconds per training iteration on a backend
+ * (CUDA by default), beside PyTorch doing the same work in the same run.
+ *
+ *   advgen  one iteration of the paper's method (src/methods/advgen.ts): one C
+ *           step and one G step, C = VAT's Conv-Large, G = convGenerator for
+ *           [3, 32, 32] images (width 32, code 64, z 16, bounded output).
+ *   vat     one VAT iteration (src/methods/vat.ts) of the same classifier:
+ *           one power iteration, xi 1e-6, eps 8.0.
+ *
+ * CIFAR-10-shaped random data, 32 labelled + 128 unlabelled per iteration
+ * (--small: 4 + 8, for a CPU smoke run). Each iteration ends with the
+ * backend's synchronize(); the number is the median after warm-up.
+ *
+ * Flags:
+ *   --backend cuda|cpu|auto  the backend (default cuda)
+ *   --quick                  few repetitions (a smoke run)
+ *   --small                  4 labelled + 8 unlabelled
+ *   --reps N, --warmup N     repetitions timed / untimed
+ *   --threads N              CPU threads (CPU backend, and PyTorch on the CPU)
+ *   --torch PYTHON           also run bench/torch_gpu_reference.py with PYTHON
+ *                            (e.g. /usr/bin/python3) on the same device kind
+ *   --torch-args "..."       extra arguments for it (e.g. "--no-tf32")
+ *   --json FILE              write the results as JSON
+ * @module
+ */
+import { parseArgs } from "node:util";
+import type { Backend } from "../src/backend/backend.ts";
+import { type BackendKind, openBackend } from "../src/backend/mod.ts";
+import { scope, Tensor } from "../src/autograd/tensor.ts";
+import * as ops from "../src/ops/mod.ts";
+import { Rng } from "../src/ops/random.ts";
+import { Adam } from "../src/nn/optim.ts";
+import { convLarge } from "../src/models/convnet.ts";
+import { convGenerator } from "../src/models/generator.ts";
+import { AdvGen } from "../src/methods/advgen.ts";
+import { Vat } from "../src/methods/vat.ts";
+import type { Batch, Method } from "../src/methods/method.ts";
+import { UserError } from "../src/util/errors.ts";
+
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  options: {
+    backend: { type: "string", default: "cuda" },
+    quick: { type: "boolean", default: false },
+    small: { type: "boolean", default: false },
+    reps: { type: "string" },
+    warmup: { type: "string" },
+    threads: { type: "string", default: "0" },
+    torch: { type: "string" },
+    "torch-args": { type: "string", default: "" },
+    json: { type: "string" },
+  },
+});
+
+const kind = flags.backend as BackendKind;
+if (!["cpu", "cuda", "auto"].includes(kind)) {
+  throw new Error(`Cannot use --backend ${kind}: expected cpu, cuda or auto`);
+}
+const threads = Number(flags.threads);
+let be: Backend;
+try {
+  be = await openBackend(kind, threads);
+} catch (e) {
+  if (!(e instanceof UserError)) throw e;
+  console.error(e.message);
+  Deno.exit(1);
+}
+const onGpu = be.name !== "cpu";
+const [nl, nul] = flags.small ? [4, 8] : [32, 128];
+const warmup = flags.warmup ? Number(flags.warmup) : flags.quick ? (onGpu ? 3 : 1) : 5;
+const reps = flags.reps ? Number(flags.reps) : flags.quick ? (onGpu ? 5 : 2) : 30;
+
+/** Median milliseconds of one iteration of `method`, synchronising after each. */
+function medianMs(method: Method, batch: Batch): number {
+  let it = 0;
+  const once = () => {
+    const t0 = performance.now();
+    scope(() => method.step(batch, it++));
+    be.synchronize();
+    return performance.now() - t0;
+  };
+  for (let i = 0; i < warmup; i++) once();
+  const times = Array.from({ length: reps }, once).sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
+const rng = new Rng(0);
+const data = rng.fork();
+const batch: Batch = {
+  xl: ops.randn(be, [nl, 3, 32, 32], data),
+  yl: Tensor.from(be, Array.from({ length: nl }, (_, i) => i % 10), [nl]),
+  xul: ops.randn(be, [nul, 3, 32, 32], data),
+};
+const cifar = { inChannels: 3, classes: 10 };
+
+// (a) The paper's method: one C step and one G step.
+let advgenMs: number;
+{
+  const c = convLarge(be, rng.fork(), cifar);
+  const g = convGenerator(be, rng.fork(), [3, 32, 32], 32, 64, {
+    zDim: 16,
+    output: "bounded",
+    bound: 0.3,
+  });
+  const method = new AdvGen(
+    c,
+    g,
+    new Adam(c.parameters(), { lr: 1e-3 }),
+    new Adam(g.parameters(), { lr: 1e-3 }),
+    {
+      alpha: 1,
+      lambda: 1,
+      gSteps: 1,
+      differentiated: true,
+      gWarmup: 0,
+      reconReduction: "batchmean",
+      ema: 0,
+    },
+  );
+  advgenMs = medianMs(method, batch);
+  c.dispose();
+  g.dispose();
+}
+
+// (b) VAT with the same classifier and batch.
+let vatMs: number;
+{
+  const c = convLarge(be, rng.fork(), cifar);
+  const method = new Vat(c, new Adam(c.parameters(), { lr: 1e-3 }), rng.fork(), {
+    eps: 8.0,
+    xi: 1e-6,
+    iterations: 1,
+    beta: 1,
+  });
+  vatMs = medianMs(method, batch);
+  c.dispose();
+}
+for (const t of Object.values(batch)) t.dispose();
+
+/** What bench/torch_gpu_reference.py prints on its last line. */
+interface TorchResult {
+  advgen_ms: number;
+  vat_ms: number;
+  device: string;
+  torch: string;
+  [k: string]: unknown;
+}
+
+/** PyTorch's timings of the same two iterations, or why there are none. */
+async function torchTimings(python: string): Promise<TorchResult | string> {
+  const script = new URL("./torch_gpu_reference.py", import.meta.url).pathname;
+  const args = [
+    script,
+    "--device",
+    onGpu ? "cuda" : "cpu",
+    "--labelled",
+    String(nl),
+    "--unlabelled",
+    String(nul),
+    "--warmup",
+    String(warmup),
+    "--reps",
+    String(reps),
+    ...(onGpu ? [] : ["--threads", String(be.threads())]),
+    ...flags["torch-args"].split(/\s+/).filter((a) => a),
+  ];
+  try {
+    const r = await new Deno.Command(python, {
+      args,
+      env: { OMP_WAIT_POLICY: "PASSIVE" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const out = new TextDecoder().decode(r.stdout).trim().split("\n").at(-1) ?? "";
+    if (!r.success) {
+      const err = new TextDecoder().decode(r.stderr).trim().split("\n").slice(-5).join("\n");
+      return `${python} ${script} failed (exit ${r.code}): ${err}`;
+    }
+    return JSON.parse(out) as TorchResult;
+  } catch (e) {
+    return `Cannot run ${python}: ${(e as Error).message}`;
+  }
+}
+
+const torch = flags.torch ? await torchTimings(flags.torch) : "not run (pass --torch PYTHON)";
+const ref = typeof torch === "string" ? null : torch;
+
+const fmt = (v: number) => v.toFixed(2);
+const rows = [
+  ["advgen iteration (C step + G step)", advgenMs, ref?.advgen_ms],
+  ["VAT iteration", vatMs, ref?.vat_ms],
+] as const;
+console.log(
+  `advssl bench-gpu: ${be.name} backend${onGpu ? "" : `, ${be.threads()} threads`}; ` +
+    `Conv-Large, ${nl} labelled + ${nul} unlabelled, median of ${reps} after ${warmup} warm-up`,
+);
+console.log(
+  ref ? `PyTorch ${ref.torch} on ${ref.device}` : `PyTorch: ${torch}`,
+);
+const table = [
+  ["benchmark", "ours ms", "PyTorch ms", "ratio", "target"],
+  ...rows.map(([name, ours, theirs]) => [
+    name,
+    fmt(ours),
+    theirs === undefined ? "-" : fmt(theirs),
+    theirs === undefined ? "-" : fmt(ours / theirs),
+    "<= 1.0",
+  ]),
+];
+const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
+const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+console.log(line(table[0]));
+console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
+for (const r of table.slice(1)) console.log(line(r));
+
+if (flags.json) {
+  const result = {
+    backend: be.name,
+    threads: onGpu ? undefined : be.threads(),
+    labelled: nl,
+    unlabelled: nul,
+    warmup,
+    reps,
+    ours: { advgen_ms: advgenMs, vat_ms: vatMs },
+    torch: torch,
+    ratio: ref ? { advgen: advgenMs / ref.advgen_ms, vat: vatMs / ref.vat_ms } : null,
+  };
+  await Deno.writeTextFile(flags.json, JSON.stringify(result, null, 2) + "\n");
+}
