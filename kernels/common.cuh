@@ -68,17 +68,21 @@ int adv_cuda_tf32(void);
 #define ADV_CUBLAS(call)                                                       \
   do {                                                                         \
     cublasStatus_t adv_s_ = (call);                                            \
-    if (adv_s_ != CUBLAS_STATUS_SUCCESS)                                       \
+    if (adv_s_ != CUBLAS_STATUS_SUCCESS) {                                     \
+      cudaGetLastError(); /* a CUDA error left by the library: reported */     \
       return adv_fail(__func__, "%s failed: %s", #call,                        \
                       cublasGetStatusName(adv_s_));                            \
+    }                                                                          \
   } while (0)
 
 #define ADV_CUDNN(call)                                                        \
   do {                                                                         \
     cudnnStatus_t adv_s_ = (call);                                             \
-    if (adv_s_ != CUDNN_STATUS_SUCCESS)                                        \
+    if (adv_s_ != CUDNN_STATUS_SUCCESS) {                                      \
+      cudaGetLastError(); /* a CUDA error left by the library: reported */     \
       return adv_fail(__func__, "%s failed: %s", #call,                        \
                       cudnnGetErrorString(adv_s_));                            \
+    }                                                                          \
   } while (0)
 
 #define ADV_REQUIRE_CUDA()                                                     \

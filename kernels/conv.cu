@@ -8,7 +8,8 @@
  * (the fastest deterministic one that succeeded, timed on this GPU) with its
  * math type and workspace size. One workspace buffer serves every plan and
  * only grows, so after the first training step no call allocates.
- * `accumulate` maps to cuDNN's beta: 0 overwrites, 1 adds.
+ * `accumulate` maps to cuDNN's beta: 0 overwrites, any other value adds
+ * (as the C code's `accumulate ? 1 : 0`).
  */
 #include <stdlib.h>
 
@@ -121,10 +122,14 @@ static int pick(const char *fn, const Perf *perf, int count, int tf32,
       if (!tf32 && perf[i].mathType != CUDNN_FMA_MATH &&
           perf[i].mathType != CUDNN_DEFAULT_MATH)
         continue;
+      /* ALLOW_CONVERSION may round float inputs to half: never wanted */
+      if (perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
       /* first pass: deterministic only; second: anything that works */
       if (pass == 0 && perf[i].determinism != CUDNN_DETERMINISTIC) continue;
       choice->algo = (int)perf[i].algo;
-      choice->math = perf[i].mathType;
+      /* DEFAULT_MATH permits TF32 on Ampere and later: without TF32 run
+       * with FMA math, the setting the algorithm was found (and timed) under */
+      choice->math = tf32 ? perf[i].mathType : CUDNN_FMA_MATH;
       choice->workspace = perf[i].memory;
       choice->found = 1;
       return 0;
@@ -155,6 +160,15 @@ static int ensure_workspace(const char *fn, size_t bytes) {
 
 #define REQUESTED 16
 
+/* Each pass leaves its own pick's math type on the shared descriptor, and
+ * cudnnFind only tries what the descriptor's math type permits: reset it to
+ * the plan's mode before a search (an FMA pick of the forward pass would
+ * otherwise keep the backward passes off tensor cores with TF32 on). */
+static cudnnStatus_t set_find_math(Plan *p) {
+  return cudnnSetConvolutionMathType(
+      p->conv, p->key.tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH);
+}
+
 ADV_API int adv_conv2d_forward(const real *x, const real *w, real *y, int n,
                                int c, int h, int wd, int k, int kh, int kw,
                                int sh, int sw, int ph, int pw, int oh, int ow) {
@@ -167,6 +181,7 @@ ADV_API int adv_conv2d_forward(const real *x, const real *w, real *y, int n,
     return 1;
   cudnnHandle_t handle = adv_cuda_cudnn();
   if (!p->fwd.found) {
+    ADV_CUDNN(set_find_math(p));
     cudnnConvolutionFwdAlgoPerf_t perf[REQUESTED];
     int count = 0;
     ADV_CUDNN(cudnnFindConvolutionForwardAlgorithm(handle, p->x, p->w, p->conv,
@@ -192,13 +207,12 @@ ADV_API int adv_conv2d_backward_data(const real *dy, const real *w, real *dx,
   ADV_CHECK_PTR(dy);
   ADV_CHECK_PTR(w);
   ADV_CHECK_PTR(dx);
-  ADV_CHECK(accumulate == 0 || accumulate == 1,
-            "argument 'accumulate' must be 0 or 1, got %d", accumulate);
   Plan *p = NULL;
   if (plan_for(__func__, n, c, h, wd, k, kh, kw, sh, sw, ph, pw, oh, ow, &p))
     return 1;
   cudnnHandle_t handle = adv_cuda_cudnn();
   if (!p->bwd_data.found) {
+    ADV_CUDNN(set_find_math(p));
     cudnnConvolutionBwdDataAlgoPerf_t perf[REQUESTED];
     int count = 0;
     ADV_CUDNN(cudnnFindConvolutionBackwardDataAlgorithm(
@@ -223,13 +237,12 @@ ADV_API int adv_conv2d_backward_filter(const real *x, const real *dy, real *dw,
   ADV_CHECK_PTR(x);
   ADV_CHECK_PTR(dy);
   ADV_CHECK_PTR(dw);
-  ADV_CHECK(accumulate == 0 || accumulate == 1,
-            "argument 'accumulate' must be 0 or 1, got %d", accumulate);
   Plan *p = NULL;
   if (plan_for(__func__, n, c, h, wd, k, kh, kw, sh, sw, ph, pw, oh, ow, &p))
     return 1;
   cudnnHandle_t handle = adv_cuda_cudnn();
   if (!p->bwd_filter.found) {
+    ADV_CUDNN(set_find_math(p));
     cudnnConvolutionBwdFilterAlgoPerf_t perf[REQUESTED];
     int count = 0;
     ADV_CUDNN(cudnnFindConvolutionBackwardFilterAlgorithm(

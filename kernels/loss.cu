@@ -10,9 +10,16 @@
  * two-stage: each row's value goes to a scratch buffer (double), then one
  * block adds them in a fixed order, so the loss repeats run to run. No
  * atomics.
+ *
+ * Difference from C: cross-entropy does not fail on a bad label. The labels
+ * are device memory, and checking them on the host would need a copy and a
+ * stream sync in every training step, which would stall the CPU/GPU overlap.
+ * Instead a row whose label is not an integer in [0, k) gets a NaN loss term
+ * (so the forward loss is NaN) and a NaN gradient row (backward), and the
+ * call still returns 0. The TypeScript layer validates labels when it loads
+ * a data set. The host-side argument checks (pointers, sizes) are as in C.
  */
 #include <math.h>
-#include <stdlib.h>
 
 #include "common.cuh"
 
@@ -178,36 +185,14 @@ ADV_API int adv_softmax_backward(const real *y, const real *dy, real *dx, int n,
 
 /* ---- cross entropy with integer labels stored as reals ---- */
 
-/* 0 if every label is an integer in [0, k), else the failure status naming the
- * first bad row, as in C. The labels are device memory, so they are copied to
- * the host first; that waits for the work queued before (a stream sync). */
-static int check_labels(const char *fn, const real *labels, int n, int k) {
-  static real *host = NULL;
-  static int cap = 0;
-  if (n > cap) {
-    real *p = (real *)realloc(host, (size_t)n * sizeof(real));
-    if (!p) return adv_fail(fn, "out of host memory copying %d labels", n);
-    host = p;
-    cap = n;
-  }
-  cudaError_t e = cudaMemcpyAsync(host, labels, (size_t)n * sizeof(real),
-                                  cudaMemcpyDeviceToHost, adv_cuda_stream());
-  if (e != cudaSuccess)
-    return adv_cuda_fail(fn, "copying the labels to the host", e);
-  e = cudaStreamSynchronize(adv_cuda_stream());
-  if (e != cudaSuccess) return adv_cuda_fail(fn, "cudaStreamSynchronize", e);
-  for (int i = 0; i < n; i++) {
-    real l = host[i];
-    if (!(l >= 0 && l < (real)k)) /* also catches NaN */
-      return adv_fail(fn, "label %g of row %d is outside [0, %d)", (double)l, i,
-                      k);
-    if (l != (real)(int)l)
-      return adv_fail(fn, "label %g of row %d is not an integer", (double)l, i);
-  }
-  return 0;
+/* Whether label l is an integer in [0, k), the test of C's check_labels
+ * (NaN fails the range test; (int)l is only evaluated once l is in range). */
+static __device__ inline bool label_ok(real l, int k) {
+  return l >= 0 && l < (real)k && l == (real)(int)l;
 }
 
-/* One warp per row: saves the log-softmax and puts -log p[label] in part[i]. */
+/* One warp per row: saves the log-softmax and puts -log p[label] in part[i],
+ * NaN for a bad label (see the top of the file). */
 static __global__ void cross_entropy_forward_kernel(const real *logits,
                                                     const real *labels,
                                                     real *save_logp,
@@ -217,12 +202,20 @@ static __global__ void cross_entropy_forward_kernel(const real *logits,
   if (i < 0) return;
   const real *xr = logits + (int64_t)i * k;
   real *lp = save_logp + (int64_t)i * k;
+  /* lane 0 reads the label's logit before any lane writes the row, so the
+   * result stays right when save_logp == logits (C works in place too); a bad
+   * label is never used as an index */
+  const real l = labels[i];
+  const bool ok = label_ok(l, k);
+  const real xl = lane == 0 && ok ? xr[(int)l] : 0;
   const real lse = row_lse(xr, k, lane);
+  __syncwarp(); /* orders lane 0's read before the writes below */
   for (int j = lane; j < k; j += 32) lp[j] = xr[j] - lse;
-  if (lane == 0) part[i] = -(double)(xr[(int)labels[i]] - lse);
+  if (lane == 0) part[i] = ok ? -(double)(xl - lse) : (double)NAN;
 }
 
-/* dx (+)= g (softmax - onehot) / n, elementwise; g is read on the device. */
+/* dx (+)= g (softmax - onehot) / n, elementwise; g is read on the device. A
+ * row with a bad label gets NaN (see the top of the file). */
 static __global__ void cross_entropy_backward_kernel(const real *save_logp,
                                                      const real *labels,
                                                      const real *g, real *dx,
@@ -232,8 +225,11 @@ static __global__ void cross_entropy_backward_kernel(const real *save_logp,
   ADV_FOR(e, (int64_t)n * k) {
     const int64_t i = e / k;
     const int j = (int)(e - i * k);
-    const int label = (int)labels[i];
-    const real v = scale * (expf(save_logp[e]) - (j == label ? 1 : 0));
+    const real l = labels[i];
+    const bool ok = label_ok(l, k);
+    const int label = ok ? (int)l : -1;
+    const real v =
+        ok ? scale * (expf(save_logp[e]) - (j == label ? 1 : 0)) : (real)NAN;
     dx[e] = accumulate ? dx[e] + v : v;
   }
 }
@@ -248,8 +244,6 @@ ADV_API int adv_cross_entropy_forward(const real *logits, const real *labels,
   ADV_CHECK_PTR(save_logp);
   ADV_CHECK_POS(n);
   ADV_CHECK_POS(k);
-  int err = check_labels(__func__, labels, n, k);
-  if (err) return err;
   double *part = NULL;
   ADV_CUDA(scratch_get((size_t)n * sizeof(double), &part));
   cudaStream_t st = adv_cuda_stream();
@@ -270,8 +264,6 @@ ADV_API int adv_cross_entropy_backward(const real *save_logp,
   ADV_CHECK_PTR(dx);
   ADV_CHECK_POS(n);
   ADV_CHECK_POS(k);
-  int err = check_labels(__func__, labels, n, k);
-  if (err) return err;
   const int64_t total = (int64_t)n * k;
   cross_entropy_backward_kernel<<<adv_grid(total), ADV_BLOCK, 0,
                                   adv_cuda_stream()>>>(save_logp, labels, g, dx,

@@ -23,6 +23,9 @@ cudnnHandle_t adv_cuda_cudnn(void) { return g_cudnn; }
 int adv_cuda_tf32(void) { return g_tf32; }
 
 int adv_cuda_fail(const char *fn, const char *what, cudaError_t e) {
+  /* reported now: clear it, or the next launch check would report it again
+   * as its own (sticky errors stay: every later call fails anyway) */
+  cudaGetLastError();
   return adv_fail(fn, "%s failed: %s (%s)", what, cudaGetErrorName(e),
                   cudaGetErrorString(e));
 }
@@ -211,6 +214,15 @@ static int free_slot(size_t bytes, int *slot) {
     g_staging[any].host = NULL;
     g_staging[any].cap = 0;
   }
+  /* the event first: a slot with capacity must have one (it is recorded) */
+  if (!g_staging[any].done) {
+    cudaError_t e =
+        cudaEventCreateWithFlags(&g_staging[any].done, cudaEventDisableTiming);
+    if (e != cudaSuccess) {
+      g_staging[any].done = NULL;
+      return adv_cuda_fail("adv_cuda_upload", "cudaEventCreate", e);
+    }
+  }
   size_t cap = bytes < (1 << 20) ? (1 << 20) : bytes;
   cudaError_t e = cudaHostAlloc(&g_staging[any].host, cap, cudaHostAllocDefault);
   if (e != cudaSuccess) {
@@ -218,10 +230,6 @@ static int free_slot(size_t bytes, int *slot) {
     return adv_cuda_fail("adv_cuda_upload", "cudaHostAlloc (pinned staging)", e);
   }
   g_staging[any].cap = cap;
-  if (!g_staging[any].done) {
-    e = cudaEventCreateWithFlags(&g_staging[any].done, cudaEventDisableTiming);
-    if (e != cudaSuccess) return adv_cuda_fail("adv_cuda_upload", "cudaEventCreate", e);
-  }
   *slot = any;
   return 0;
 }

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The GPU check: on a machine with an NVIDIA GPU, build the CUDA library, run
+# the GPU parity tests, the GPU benchmarks against PyTorch and short MNIST
+# training runs on the GPU, and print a table last. Each stage's outcome goes
+# into the table; a failed stage does not stop the later ones.
+#
+# What it needs beside the checkout (see ../shared/gpu-machine.md):
+#   .carry/deno.xz      the Deno binary, xz-compressed (when deno is not on PATH)
+#   .carry/data/mnist/  the four MNIST IDX .gz files
+# Results (logs, JSON, the table) go to $OUT when set, else to runs/gpu-check.
+#
+# Prepare here:  scripts/gpu-check.sh --prepare
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+if [ "${1:-}" = "--prepare" ]; then
+  mkdir -p .carry/data
+  # the binary itself, not a pyenv or pip shim in front of it
+  xz -T2 -6 -c "$(deno eval 'console.log(Deno.execPath())')" >.carry/deno.xz
+  cp -r ../shared/data/mnist .carry/data/
+  du -sh .carry
+  exit 0
+fi
+
+OUT=${OUT:-$ROOT/runs/gpu-check}
+mkdir -p "$OUT"
+ROWS=()
+row() { ROWS+=("| $1 | $2 | $3 |"); }
+secs() { echo $(($(date +%s) - $1)); }
+
+if ! command -v deno >/dev/null; then
+  if [ -f .carry/deno.xz ]; then
+    python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('.carry/deno.xz'),open('.carry/deno','wb'))"
+    chmod +x .carry/deno
+    export PATH="$ROOT/.carry:$PATH"
+  else
+    echo "error: no deno on PATH and no .carry/deno.xz (run scripts/gpu-check.sh --prepare)" >&2
+    exit 1
+  fi
+fi
+
+# cuDNN and cuBLAS come as Python wheels there: their lib folders must be on the loader's path.
+WHEEL_LIBS=$(python3 -c 'import nvidia, os
+print(":".join(os.path.join(p, d, "lib") for p in nvidia.__path__ for d in sorted(os.listdir(p))
+               if os.path.isdir(os.path.join(p, d, "lib"))))' 2>/dev/null || true)
+export LD_LIBRARY_PATH="${WHEEL_LIBS}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+TORCH_PY=$(command -v python3)
+
+GPU=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -1)
+echo "GPU: ${GPU:-none found}; deno $(deno --version | head -1 | cut -d' ' -f2)"
+
+# 1. build
+t=$(date +%s)
+if deno task build-native >"$OUT/build.log" 2>&1; then
+  row "build (CPU + CUDA libraries)" "ok" "$(secs "$t") s; $(grep -o '^cuda: [a-z ]*' "$OUT/build.log")"
+else
+  row "build (CPU + CUDA libraries)" "FAILED" "see build.log: $(tail -1 "$OUT/build.log" | cut -c1-80)"
+fi
+
+# 2. parity tests (and the ABI test, which loads the CUDA library)
+t=$(date +%s)
+deno test --allow-all test/cuda_parity_test.ts test/abi_test.ts >"$OUT/parity.log" 2>&1
+status=$?
+summary=$(sed 's/\x1b\[[0-9;]*m//g' "$OUT/parity.log" | grep -E '^(ok|FAILED) \|' | tail -1 | tr '|' ',')
+row "GPU parity tests" "$([ $status = 0 ] && echo ok || echo FAILED)" "${summary:-no summary}; $(secs "$t") s"
+grep -E 'FAILED|AssertionError|relative error' "$OUT/parity.log" | sed 's/\x1b\[[0-9;]*m//g' | head -20
+
+# 3. benchmarks against PyTorch on the same GPU
+t=$(date +%s)
+if deno task bench-gpu --backend cuda --torch "$TORCH_PY" --json "$OUT/bench.json" >"$OUT/bench.log" 2>&1; then
+  while IFS= read -r line; do
+    row "bench: $(echo "$line" | cut -d'|' -f2 | xargs)" "ours $(echo "$line" | cut -d'|' -f3 | xargs) ms, PyTorch $(echo "$line" | cut -d'|' -f4 | xargs) ms" "ratio $(echo "$line" | cut -d'|' -f5 | xargs) (target <= 1.0)"
+  done < <(grep -E '^\| (advgen|VAT)' "$OUT/bench.log")
+else
+  row "GPU benchmarks" "FAILED" "see bench.log: $(tail -1 "$OUT/bench.log" | cut -c1-80)"
+fi
+echo "bench: $(secs "$t") s"
+
+# 4. short MNIST runs on the GPU (1000 labels)
+for method in vat advgen; do
+  t=$(date +%s)
+  dir="$OUT/mnist-$method"
+  rm -rf "$dir"
+  if deno task train --dataset mnist --data-dir .carry/data --labels 1000 --method "$method" \
+    --iterations 2000 --backend cuda --out "$dir" >"$OUT/mnist-$method.log" 2>&1; then
+    err=$(python3 -c "import json;print(json.load(open('$dir/summary.json'))['test_error'])")
+    row "MNIST $method, 2000 iterations, cuda" "test error $err %" "$(secs "$t") s wall"
+  else
+    row "MNIST $method, 2000 iterations, cuda" "FAILED" "$(tail -1 "$OUT/mnist-$method.log" | cut -c1-80)"
+  fi
+done
+
+{
+  echo "GPU check on ${GPU:-no GPU}"
+  echo
+  echo "| check | result | detail |"
+  echo "|---|---|---|"
+  printf '%s\n' "${ROWS[@]}"
+} | tee "$OUT/gpu-check.md"
