@@ -15,8 +15,9 @@ The same work as ours, op for op where PyTorch allows:
 
 C is VAT's Conv-Large (src/models/convnet.ts), G the conv encoder-decoder of
 src/models/generator.ts (convGenerator: width 32, code 64, z 16, bounded
-output x + 0.3 tanh(.)). Each iteration reads its metrics back with .item() as
-ours does (the training loop logs them).
+output x + 0.3 tanh(.)). Each iteration returns its metrics as detached
+tensors, read later, as ours does (our loop reads them only when it logs), so
+neither side waits for the GPU inside an iteration.
 
 Timed with CUDA events on a GPU (perf_counter on the CPU); median ms after
 warm-up. The last line printed is one JSON object:
@@ -138,7 +139,7 @@ def advgen_iteration(c, g, opt_c, opt_g, xl, yl, xul):
         adv = kl(target, c(xg))
     (nll + ALPHA * adv).backward()
     opt_c.step()
-    metrics = {"nll": nll.item(), "adv": adv.item()}
+    metrics = {"nll": nll.detach(), "adv": adv.detach()}
     # G step, C fixed: decoder from the whole objective, encoder from the reconstruction alone.
     opt_g.zero_grad(set_to_none=True)
     xg = g(xul)
@@ -154,7 +155,7 @@ def advgen_iteration(c, g, opt_c, opt_g, xl, yl, xul):
     for p, gr in zip(enc, torch.autograd.grad(LAMBDA * rec, enc)):
         p.grad = gr
     opt_g.step()
-    metrics.update(g_adv=g_adv.item(), rec=rec.item())
+    metrics.update(g_adv=g_adv.detach(), rec=rec.detach())
     return metrics
 
 
@@ -171,7 +172,7 @@ def vat_iteration(c, opt, xl, yl, xul):
         vat = kl(target, c(xul + r_adv))
     (nll + vat).backward()
     opt.step()
-    return {"nll": nll.item(), "vat": vat.item()}
+    return {"nll": nll.detach(), "vat": vat.detach()}
 
 
 def median_ms(fn, device, warmup, reps):

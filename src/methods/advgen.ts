@@ -80,7 +80,7 @@ export class AdvGen implements Method {
     if (iteration < gWarmup) {
       backward(rec, { into: g.parameters() });
       this.optG.update();
-      return { rec: rec.item() };
+      return { rec };
     }
     const adv = ops.klDivergence(
       this.#target(x),
@@ -95,7 +95,7 @@ export class AdvGen implements Method {
       backward(objective, { into: g.parameters() });
     }
     this.optG.update();
-    return { g_adv: adv.item(), rec: rec.item() };
+    return { g_adv: adv, rec: rec };
   }
 
   #classifierStep(batch: Batch): StepMetrics {
@@ -110,7 +110,7 @@ export class AdvGen implements Method {
     backward(ops.add(nll, ops.scale(adv, this.options.alpha)), { into: c.parameters() });
     this.optC.update();
     if (this.averaged) average(this.averaged, c, this.options.ema);
-    return { nll: nll.item(), adv: adv.item() };
+    return { nll, adv };
   }
 
   step(batch: Batch, iteration: number): StepMetrics {

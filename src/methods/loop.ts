@@ -5,7 +5,7 @@
  * @module
  */
 import { noGrad } from "../autograd/tape.ts";
-import { scope } from "../autograd/tensor.ts";
+import { persistent, scope, Tensor } from "../autograd/tensor.ts";
 import type { DataSource } from "../data/source.ts";
 import type { Method, StepMetrics } from "./method.ts";
 
@@ -22,7 +22,7 @@ export interface LoopSchedule {
 /** What the loop reports. */
 export interface LoopHooks {
   /** Mean metrics over the last interval, and iterations per second. */
-  log?(iteration: number, metrics: StepMetrics, rate: number): void;
+  log?(iteration: number, metrics: Record<string, number>, rate: number): void;
   eval?(iteration: number, testError: number): void;
   checkpoint?(iteration: number): Promise<void>;
 }
@@ -50,22 +50,33 @@ export async function trainLoop(
   start = 0,
   hooks: LoopHooks = {},
 ): Promise<number> {
-  let sums: StepMetrics = {};
+  // Per-metric sums over the interval, kept where the step computed them.
+  const sums = new Map<string, Tensor>();
+  const add = (metrics: StepMetrics) => {
+    for (const [k, v] of Object.entries(metrics)) {
+      let sum = sums.get(k);
+      if (!sum) {
+        sum = persistent(() => Tensor.zeros(v.backend, [1]));
+        sums.set(k, sum);
+      }
+      v.backend.axpby(sum.storage, 1, v.storage, 1, 1);
+    }
+  };
   let count = 0;
   let t0 = performance.now();
   let lastError = NaN;
   const end = Math.min(schedule.iterations, schedule.stopAfter ?? Infinity);
   for (let it = start; it < end; it++) {
     await data.ready?.();
-    const m = scope(() => method.step(data.next(), it));
-    for (const [k, v] of Object.entries(m)) sums[k] = (sums[k] ?? 0) + v;
+    scope(() => add(method.step(data.next(), it)));
     count++;
     const done = it + 1;
     if (done % schedule.logInterval === 0 || done === schedule.iterations) {
       const now = performance.now();
-      const mean = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / count]));
+      const mean = Object.fromEntries([...sums].map(([k, sum]) => [k, sum.item() / count]));
       hooks.log?.(done, mean, (count * 1000) / Math.max(1e-9, now - t0));
-      sums = {};
+      for (const sum of sums.values()) sum.dispose();
+      sums.clear();
       count = 0;
       t0 = now;
     }
@@ -77,6 +88,7 @@ export async function trainLoop(
       await hooks.checkpoint?.(done);
     }
   }
+  for (const sum of sums.values()) sum.dispose();
   if (end < schedule.iterations) return NaN;
   return Number.isNaN(lastError) ? evaluate(method, data) : lastError;
 }

@@ -10,8 +10,12 @@ import type { Module } from "../nn/module.ts";
 import type { Adam } from "../nn/optim.ts";
 import type { Rng } from "../ops/random.ts";
 
-/** Scalar metrics of one step, by name (losses, norms). */
-export type StepMetrics = Record<string, number>;
+/**
+ * Metrics of one step by name (losses), as scalar tensors: the loop adds them
+ * up where they live and reads them only when it logs, so a step never waits
+ * for a GPU to finish.
+ */
+export type StepMetrics = Record<string, Tensor>;
 
 /** A training method: the loop calls step() once per iteration, inside a scope. */
 export interface Method {

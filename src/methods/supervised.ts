@@ -26,7 +26,7 @@ export class Supervised implements Method {
     const nll = ops.crossEntropy(this.classifier.forward(batch.xl), batch.yl);
     backward(nll);
     this.optimizer.update();
-    return { nll: nll.item() };
+    return { nll };
   }
 
   evaluated(): Module {

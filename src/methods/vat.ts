@@ -84,7 +84,7 @@ export class Vat implements Method {
     const vat = vatLoss(c, batch.xul, clean, this.rng, this.options);
     backward(ops.add(nll, ops.scale(vat, this.options.beta)));
     this.optimizer.update();
-    return { nll: nll.item(), vat: vat.item() };
+    return { nll, vat };
   }
 
   evaluated(): Module {
