@@ -60,7 +60,7 @@ if (!["cpu", "cuda", "auto"].includes(kind)) {
 const threads = Number(flags.threads);
 let be: Backend;
 try {
-  be = await openBackend(kind, threads);
+  be = await openBackend(kind, { threads });
 } catch (e) {
   if (!(e instanceof UserError)) throw e;
   console.error(e.message);

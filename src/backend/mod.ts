@@ -13,13 +13,19 @@ export type BackendKind = "cpu" | "cuda" | "auto";
 
 /**
  * Opens the float32 backend of a kind; `threads` > 0 sets the CPU's thread
- * count. `cuda` where it cannot run is a UserError saying why; `auto` then
- * says why on stderr and uses the CPU.
+ * count, `tf32` allows TF32 tensor-core math on the GPU. `cuda` where it
+ * cannot run is a UserError saying why; `auto` then says why on stderr and
+ * uses the CPU.
  */
-export async function openBackend(kind: BackendKind, threads = 0): Promise<Backend> {
+export async function openBackend(
+  kind: BackendKind,
+  { threads = 0, tf32 = true }: { threads?: number; tf32?: boolean } = {},
+): Promise<Backend> {
   if (kind === "cuda" || (kind === "auto" && hasNvidiaGpu())) {
     try {
-      return await createCudaBackend();
+      const cuda = await createCudaBackend();
+      cuda.setTf32(tf32);
+      return cuda;
     } catch (e) {
       if (!(e instanceof CudaUnavailableError)) throw e;
       if (kind === "cuda") {

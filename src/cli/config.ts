@@ -136,6 +136,11 @@ export const OPTIONS = {
     choices: ["cpu", "cuda", "auto"],
     help: "where to compute",
   },
+  tf32: {
+    kind: "bool",
+    default: true,
+    help: "allow TF32 tensor-core math in GPU GEMMs and convolutions (faster, ~1e-3 relative)",
+  },
   threads: { kind: "int", default: 0, min: 0, help: "CPU threads (0: all cores)" },
   evalInterval: { kind: "int", default: 500, min: 1, help: "iterations between test evaluations" },
   checkpointInterval: {

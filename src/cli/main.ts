@@ -94,7 +94,7 @@ export async function train(args: string[]): Promise<number | null> {
     console.log(helpText(Object.keys(PRESETS)));
     return null;
   }
-  const be = await openBackend(cfg.backend, cfg.threads);
+  const be = await openBackend(cfg.backend, { threads: cfg.threads, tf32: cfg.tf32 });
   const run = resume ?? RunDir.create(cfg.out ?? RunDir.defaultPath(cfg.dataset, cfg.method));
   const exp = await setup(be, cfg);
   try {
