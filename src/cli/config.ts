@@ -87,14 +87,20 @@ export const OPTIONS = {
   gOutput: {
     kind: "string",
     default: "free",
-    choices: ["free", "residual", "bounded"],
-    help: "generator output: decoder's, x + decoder's, or x + bound * tanh",
+    choices: ["free", "residual", "bounded", "normalized"],
+    help: "generator output: decoder's, x + decoder's, x + bound * tanh, or x + radius * unit step",
   },
   gBound: {
     kind: "number",
     default: 0.3,
     min: 0,
     help: "largest step per coordinate of a bounded generator",
+  },
+  gRadius: {
+    kind: "number",
+    default: 0.1,
+    min: 0,
+    help: "L2 norm of each sample's step of a normalized generator",
   },
   zDim: { kind: "int", default: 4, min: 1, help: "size of the generator's noise z" },
   differentiated: {

@@ -75,7 +75,12 @@ async function dataFor(backend: Backend, cfg: Config, rng: Rng): Promise<DataSou
 
 /** The classifier and generator factories of a data set. */
 function networks(backend: Backend, cfg: Config, init: Rng, genRng: Rng) {
-  const genOptions = { zDim: cfg.zDim, output: cfg.gOutput, bound: cfg.gBound };
+  const genOptions = {
+    zDim: cfg.zDim,
+    output: cfg.gOutput,
+    bound: cfg.gBound,
+    radius: cfg.gRadius,
+  };
   if (cfg.dataset === "circles") {
     return {
       makeClassifier: () => mlp(backend, init, [2, 100, 50, 2], false),

@@ -1,8 +1,10 @@
 /**
  * The paper's generator G(x, z) = decoder(encoder(x), z): z is standard
  * normal noise concatenated to the code. The output can be the decoder's
- * (free), x plus the decoder's (residual), or x plus a tanh-bounded step
- * (bounded): the last two are stabilisers we found useful, not the paper's.
+ * (free), x plus the decoder's (residual), x plus a tanh-bounded step
+ * (bounded), or x plus the decoder's output scaled to a fixed L2 norm per
+ * sample (normalized: G learns the direction, the radius is VAT's eps): the
+ * last three are stabilisers we tried, not the paper's.
  * @module
  */
 import type { Backend } from "../backend/backend.ts";
@@ -23,7 +25,7 @@ import {
 import { mlp } from "./mlp.ts";
 
 /** How the generator's output relates to x. */
-export type GeneratorOutput = "free" | "residual" | "bounded";
+export type GeneratorOutput = "free" | "residual" | "bounded" | "normalized";
 
 /** Settings of a generator. */
 export interface GeneratorOptions {
@@ -31,6 +33,8 @@ export interface GeneratorOptions {
   output: GeneratorOutput;
   /** Largest step per coordinate for "bounded". */
   bound: number;
+  /** L2 norm of each sample's step for "normalized". */
+  radius: number;
 }
 
 /** An encoder-decoder generator over any encoder and decoder modules. */
@@ -63,6 +67,9 @@ export class Generator extends Module {
         return ops.add(x, step);
       case "bounded":
         return ops.add(x, ops.scale(ops.tanh(step), this.options.bound));
+      case "normalized":
+        // The guard only keeps a zero step finite; the decoder's outputs are far larger.
+        return ops.add(x, ops.scale(ops.l2Normalize(step, 1e-12), this.options.radius));
     }
   }
 
