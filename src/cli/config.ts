@@ -102,6 +102,18 @@ export const OPTIONS = {
     min: 0,
     help: "L2 norm of each sample's step of a normalized generator",
   },
+  gCenter: {
+    kind: "bool",
+    default: false,
+    help: "subtract the batch mean of the decoder's output from each step (not for free output)",
+  },
+  gKlWeight: {
+    kind: "string",
+    default: "mean",
+    choices: ["mean", "relative"],
+    help:
+      "G's KL over samples: the mean (paper), or each sample's KL over (its own + the batch mean)",
+  },
   zDim: { kind: "int", default: 4, min: 1, help: "size of the generator's noise z" },
   differentiated: {
     kind: "bool",

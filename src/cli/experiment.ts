@@ -80,6 +80,7 @@ function networks(backend: Backend, cfg: Config, init: Rng, genRng: Rng) {
     output: cfg.gOutput,
     bound: cfg.gBound,
     radius: cfg.gRadius,
+    center: cfg.gCenter,
   };
   if (cfg.dataset === "circles") {
     return {
@@ -126,6 +127,7 @@ export async function setup(backend: Backend, cfg: Config): Promise<Experiment> 
         gWarmup: cfg.gWarmup,
         reconReduction: cfg.reconReduction,
         ema: cfg.ema,
+        gKlWeight: cfg.gKlWeight,
       }, averaged);
       return { method, data };
     }

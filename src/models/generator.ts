@@ -8,7 +8,7 @@
  * @module
  */
 import type { Backend } from "../backend/backend.ts";
-import type { Tensor } from "../autograd/tensor.ts";
+import { Tensor } from "../autograd/tensor.ts";
 import * as ops from "../ops/mod.ts";
 import type { Rng } from "../ops/random.ts";
 import { Module } from "../nn/module.ts";
@@ -35,6 +35,18 @@ export interface GeneratorOptions {
   bound: number;
   /** L2 norm of each sample's step for "normalized". */
   radius: number;
+  /**
+   * Subtract the batch mean of the decoder's output before it becomes a step
+   * (not for "free"): G cannot move every sample the same way.
+   */
+  center?: boolean;
+}
+
+/** Each column of (n, d) minus its mean over the n rows. */
+export function centerRows(x: Tensor): Tensor {
+  const n = x.shape[0];
+  const avg = Tensor.full(x.backend, [1, n], 1 / n);
+  return ops.sub(x, ops.matmul(avg, x));
 }
 
 /** An encoder-decoder generator over any encoder and decoder modules. */
@@ -59,7 +71,10 @@ export class Generator extends Module {
   generate(x: Tensor, z: Tensor): Tensor {
     const code = this.encoder.forward(x);
     const out = this.decoder.forward(ops.concat([ops.flatten(code), z]));
-    const step = ops.reshape(out, x.shape);
+    const step = ops.reshape(
+      this.options.center && this.options.output !== "free" ? centerRows(out) : out,
+      x.shape,
+    );
     switch (this.options.output) {
       case "free":
         return step;
