@@ -102,6 +102,7 @@ let advgenMs: number;
     zDim: 16,
     output: "bounded",
     bound: 0.3,
+    radius: 0,
   });
   const method = new AdvGen(
     c,
@@ -116,6 +117,7 @@ let advgenMs: number;
       gWarmup: 0,
       reconReduction: "batchmean",
       ema: 0,
+      gKlWeight: "mean",
     },
   );
   advgenMs = medianMs(method, batch);

@@ -6,6 +6,9 @@ import * as ops from "../src/ops/mod.ts";
 import { Rng } from "../src/ops/random.ts";
 import { mlp } from "../src/models/mlp.ts";
 import { vatLoss } from "../src/methods/vat.ts";
+import { centerRows, mlpGenerator } from "../src/models/generator.ts";
+import { relativeKl } from "../src/methods/advgen.ts";
+import { backward } from "../src/autograd/tape.ts";
 
 const be = await createCpuBackend("f32");
 
@@ -24,5 +27,61 @@ Deno.test("VAT's perturbation changes the prediction more than random ones of th
       vat > 2 * random,
       `VAT loss ${vat} is not clearly above a random perturbation's ${random}`,
     );
+  });
+});
+
+Deno.test("a normalized generator moves every sample by exactly its radius, with gradients to its decoder", () => {
+  scope(() => {
+    const radius = 0.1;
+    const g = mlpGenerator(be, new Rng(5), 2, [16], 4, {
+      zDim: 3,
+      output: "normalized",
+      bound: 0.3,
+      radius,
+    });
+    const x = ops.randn(be, [32, 2], new Rng(6));
+    const xg = g.forward(x);
+    const [a, b] = [x.toArray(), xg.toArray()];
+    for (let i = 0; i < 32; i++) {
+      const norm = Math.hypot(b[2 * i] - a[2 * i], b[2 * i + 1] - a[2 * i + 1]);
+      assert(Math.abs(norm - radius) < 1e-5, `sample ${i} moved by ${norm}, not ${radius}`);
+    }
+    // The direction still carries a gradient to the decoder.
+    const target = ops.randn(be, [32, 2], new Rng(7));
+    backward(ops.squaredError(target, xg, "mean"), { into: g.decoderParameters() });
+    const grads = g.decoderParameters().map((p) => p.grad?.toArray() ?? []);
+    assert(grads.some((gr) => gr.some((v) => v !== 0)), "no gradient reached the decoder");
+  });
+});
+
+Deno.test("a centred generator's steps average to zero over the batch", () => {
+  scope(() => {
+    const x = ops.randn(be, [16, 3], new Rng(8));
+    const c = centerRows(ops.affine(x, 2, 5)).toArray();
+    for (let j = 0; j < 3; j++) {
+      let s = 0;
+      for (let i = 0; i < 16; i++) s += c[i * 3 + j];
+      assert(Math.abs(s / 16) < 1e-5, `column ${j} has mean ${s / 16}`);
+    }
+  });
+});
+
+Deno.test("the relative KL weighs each sample's KL by 1 / (its own + the batch mean)", () => {
+  scope(() => {
+    const a = ops.randn(be, [8, 3], new Rng(9));
+    const b = ops.randn(be, [8, 3], new Rng(10));
+    const { loss, mean } = relativeKl(a, b);
+    assert(Math.abs(mean.item() - ops.klDivergence(a, b).item()) < 1e-5);
+    // Per-row KL by hand.
+    const [pa, pb] = [Array.from(a.toArray()), Array.from(b.toArray())];
+    const rows = Array.from({ length: 8 }, (_, i) => {
+      const la = pa.slice(3 * i, 3 * i + 3), lb = pb.slice(3 * i, 3 * i + 3);
+      const lse = (v: number[]) => Math.log(v.reduce((s, x) => s + Math.exp(x), 0));
+      const [za, zb] = [lse(la), lse(lb)];
+      return la.reduce((s, x, j) => s + Math.exp(x - za) * (x - za - (lb[j] - zb)), 0);
+    });
+    const m = rows.reduce((s, v) => s + v, 0) / 8;
+    const want = rows.reduce((s, v) => s + v / (v + m), 0) / 8;
+    assert(Math.abs(loss.item() - want) < 1e-5, `relative KL ${loss.item()}, expected ${want}`);
   });
 });

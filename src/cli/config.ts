@@ -87,14 +87,32 @@ export const OPTIONS = {
   gOutput: {
     kind: "string",
     default: "free",
-    choices: ["free", "residual", "bounded"],
-    help: "generator output: decoder's, x + decoder's, or x + bound * tanh",
+    choices: ["free", "residual", "bounded", "normalized"],
+    help: "generator output: decoder's, x + decoder's, x + bound * tanh, or x + radius * unit step",
   },
   gBound: {
     kind: "number",
     default: 0.3,
     min: 0,
     help: "largest step per coordinate of a bounded generator",
+  },
+  gRadius: {
+    kind: "number",
+    default: 0.1,
+    min: 0,
+    help: "L2 norm of each sample's step of a normalized generator",
+  },
+  gCenter: {
+    kind: "bool",
+    default: false,
+    help: "subtract the batch mean of the decoder's output from each step (not for free output)",
+  },
+  gKlWeight: {
+    kind: "string",
+    default: "mean",
+    choices: ["mean", "relative"],
+    help:
+      "G's KL over samples: the mean (paper), or each sample's KL over (its own + the batch mean)",
   },
   zDim: { kind: "int", default: 4, min: 1, help: "size of the generator's noise z" },
   differentiated: {

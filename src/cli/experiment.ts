@@ -75,7 +75,13 @@ async function dataFor(backend: Backend, cfg: Config, rng: Rng): Promise<DataSou
 
 /** The classifier and generator factories of a data set. */
 function networks(backend: Backend, cfg: Config, init: Rng, genRng: Rng) {
-  const genOptions = { zDim: cfg.zDim, output: cfg.gOutput, bound: cfg.gBound };
+  const genOptions = {
+    zDim: cfg.zDim,
+    output: cfg.gOutput,
+    bound: cfg.gBound,
+    radius: cfg.gRadius,
+    center: cfg.gCenter,
+  };
   if (cfg.dataset === "circles") {
     return {
       makeClassifier: () => mlp(backend, init, [2, 100, 50, 2], false),
@@ -121,6 +127,7 @@ export async function setup(backend: Backend, cfg: Config): Promise<Experiment> 
         gWarmup: cfg.gWarmup,
         reconReduction: cfg.reconReduction,
         ema: cfg.ema,
+        gKlWeight: cfg.gKlWeight,
       }, averaged);
       return { method, data };
     }

@@ -77,6 +77,8 @@ const literalAdvgen: Partial<Config> = {
   gSteps: 1,
   gLr: 1e-3,
   gOutput: "free",
+  gCenter: false,
+  gKlWeight: "mean",
   gWarmup: 0,
   ema: 0,
   inputScale: 1,
@@ -103,7 +105,22 @@ export const PRESETS: Record<string, Preset> = {
   },
   "circles-advgen": {
     description:
-      "two circles, the paper's method with the settings we found to work best so far (see README)",
+      "two circles, the paper's method with our stabilisers: G picks a centred direction of fixed radius 0.1, each sample's KL counts alike, 6000 iterations with the last half decaying (see README)",
+    values: {
+      ...literalAdvgen,
+      zDim: 16,
+      gLr: 3e-4,
+      gOutput: "normalized",
+      gRadius: 0.1,
+      gCenter: true,
+      gKlWeight: "relative",
+      iterations: 6000,
+      lrDecayStart: 0.5,
+    },
+  },
+  "circles-advgen-lambda10": {
+    description:
+      "two circles, the previous best: the literal reading with lambda 10, z of 16, G's Adam at 3e-4",
     values: { ...literalAdvgen, lambda: 10, zDim: 16, gLr: 3e-4 },
   },
 };

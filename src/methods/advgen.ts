@@ -12,7 +12,7 @@
  * @module
  */
 import { backward, noGrad } from "../autograd/tape.ts";
-import type { Tensor } from "../autograd/tensor.ts";
+import { Tensor } from "../autograd/tensor.ts";
 import * as ops from "../ops/mod.ts";
 import type { SquaredErrorReduction } from "../ops/loss.ts";
 import type { Rng } from "../ops/random.ts";
@@ -36,6 +36,31 @@ export interface AdvGenOptions {
   reconReduction: SquaredErrorReduction;
   /** Decay of an exponential moving average of C's weights used for evaluation; 0 for none. */
   ema: number;
+  /**
+   * How G weighs each sample's KL: "mean" is the paper's E_x KL; "relative"
+   * divides each sample's KL by (its own + the batch mean), held constant, so
+   * the gradient is close to that of E_x log KL and every sample's direction
+   * counts alike, as in VAT's per-sample normalisation.
+   */
+  gKlWeight: "mean" | "relative";
+}
+
+/**
+ * Mean over rows of w_i KL(softmax(a_i) || softmax(b_i)) with w_i = 1 / (KL_i
+ * + mean KL) held constant (a is a constant target); returns it and the plain
+ * mean KL. The weights are computed where the tensors live (row sums as a
+ * product with a column of ones), so nothing waits for a GPU.
+ */
+export function relativeKl(a: Tensor, b: Tensor): { loss: Tensor; mean: Tensor } {
+  const [n, k] = a.shape;
+  const terms = ops.mul(ops.softmax(a), ops.sub(ops.logSoftmax(a), ops.logSoftmax(b)));
+  const { mean, weights } = noGrad(() => {
+    const rows = ops.matmul(terms, Tensor.full(a.backend, [k, 1], 1));
+    const mean = ops.mean(rows);
+    const denominator = ops.affine(ops.add(ops.relu(rows), mean), 1, 1e-30);
+    return { mean, weights: ops.div(Tensor.full(a.backend, [n, 1], 1), denominator) };
+  });
+  return { loss: ops.scale(ops.sum(ops.mul(terms, weights)), 1 / n), mean };
 }
 
 /** Classifier-versus-generator training. */
@@ -82,10 +107,11 @@ export class AdvGen implements Method {
       this.optG.update();
       return { rec };
     }
-    const adv = ops.klDivergence(
-      this.#target(x),
-      withFrozenBatchNormStats(() => this.classifier.forward(xg)),
-    );
+    const target = this.#target(x);
+    const logits = withFrozenBatchNormStats(() => this.classifier.forward(xg));
+    const [adv, advValue] = this.options.gKlWeight === "relative"
+      ? ((r) => [r.loss, r.mean] as const)(relativeKl(target, logits))
+      : ((kl) => [kl, kl] as const)(ops.klDivergence(target, logits));
     // G minimises -alpha * L_adv + lambda * L_rec.
     const objective = ops.add(ops.scale(adv, -alpha), ops.scale(rec, lambda));
     if (differentiated) {
@@ -95,7 +121,7 @@ export class AdvGen implements Method {
       backward(objective, { into: g.parameters() });
     }
     this.optG.update();
-    return { g_adv: adv, rec: rec };
+    return { g_adv: advValue, rec };
   }
 
   #classifierStep(batch: Batch): StepMetrics {

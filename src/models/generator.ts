@@ -1,12 +1,14 @@
 /**
  * The paper's generator G(x, z) = decoder(encoder(x), z): z is standard
  * normal noise concatenated to the code. The output can be the decoder's
- * (free), x plus the decoder's (residual), or x plus a tanh-bounded step
- * (bounded): the last two are stabilisers we found useful, not the paper's.
+ * (free), x plus the decoder's (residual), x plus a tanh-bounded step
+ * (bounded), or x plus the decoder's output scaled to a fixed L2 norm per
+ * sample (normalized: G learns the direction, the radius is VAT's eps): the
+ * last three are stabilisers we tried, not the paper's.
  * @module
  */
 import type { Backend } from "../backend/backend.ts";
-import type { Tensor } from "../autograd/tensor.ts";
+import { Tensor } from "../autograd/tensor.ts";
 import * as ops from "../ops/mod.ts";
 import type { Rng } from "../ops/random.ts";
 import { Module } from "../nn/module.ts";
@@ -23,7 +25,7 @@ import {
 import { mlp } from "./mlp.ts";
 
 /** How the generator's output relates to x. */
-export type GeneratorOutput = "free" | "residual" | "bounded";
+export type GeneratorOutput = "free" | "residual" | "bounded" | "normalized";
 
 /** Settings of a generator. */
 export interface GeneratorOptions {
@@ -31,6 +33,20 @@ export interface GeneratorOptions {
   output: GeneratorOutput;
   /** Largest step per coordinate for "bounded". */
   bound: number;
+  /** L2 norm of each sample's step for "normalized". */
+  radius: number;
+  /**
+   * Subtract the batch mean of the decoder's output before it becomes a step
+   * (not for "free"): G cannot move every sample the same way.
+   */
+  center?: boolean;
+}
+
+/** Each column of (n, d) minus its mean over the n rows. */
+export function centerRows(x: Tensor): Tensor {
+  const n = x.shape[0];
+  const avg = Tensor.full(x.backend, [1, n], 1 / n);
+  return ops.sub(x, ops.matmul(avg, x));
 }
 
 /** An encoder-decoder generator over any encoder and decoder modules. */
@@ -55,7 +71,10 @@ export class Generator extends Module {
   generate(x: Tensor, z: Tensor): Tensor {
     const code = this.encoder.forward(x);
     const out = this.decoder.forward(ops.concat([ops.flatten(code), z]));
-    const step = ops.reshape(out, x.shape);
+    const step = ops.reshape(
+      this.options.center && this.options.output !== "free" ? centerRows(out) : out,
+      x.shape,
+    );
     switch (this.options.output) {
       case "free":
         return step;
@@ -63,6 +82,9 @@ export class Generator extends Module {
         return ops.add(x, step);
       case "bounded":
         return ops.add(x, ops.scale(ops.tanh(step), this.options.bound));
+      case "normalized":
+        // The guard only keeps a zero step finite; the decoder's outputs are far larger.
+        return ops.add(x, ops.scale(ops.l2Normalize(step, 1e-12), this.options.radius));
     }
   }
 
