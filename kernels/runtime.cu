@@ -187,7 +187,12 @@ static int free_slot(size_t bytes, int *slot) {
   for (int i = 0; i < STAGING_SLOTS; i++) {
     if (g_staging[i].busy) {
       cudaError_t q = cudaEventQuery(g_staging[i].done);
-      if (q == cudaErrorNotReady) continue;
+      if (q == cudaErrorNotReady) {
+        /* the runtime records "not ready" as the last error too: clear it,
+         * or the next launch check would fail with cudaErrorNotReady */
+        cudaGetLastError();
+        continue;
+      }
       if (q != cudaSuccess) return adv_cuda_fail("adv_cuda_upload", "cudaEventQuery", q);
       g_staging[i].busy = 0;
     }

@@ -41,9 +41,25 @@ function lastError(lib: NativeLibrary): string {
   return p ? Deno.UnsafePointerView.getCString(p) : "unknown error";
 }
 
-/** Whether this machine shows an NVIDIA GPU to the kernel driver (cheap; loads nothing). */
+/**
+ * The library named by ADVSSL_CUDA_LIBRARY, loaded instead of
+ * build/libadvssl_cuda.so and without building it: for running the GPU tests
+ * against an emulated library. Undefined when unset or not readable (no env
+ * permission: never prompts).
+ */
+export function cudaLibraryOverride(): string | undefined {
+  const variable = "ADVSSL_CUDA_LIBRARY";
+  if (Deno.permissions.querySync({ name: "env", variable }).state !== "granted") return undefined;
+  return Deno.env.get(variable) || undefined;
+}
+
+/**
+ * Whether this machine shows an NVIDIA GPU to the kernel driver (cheap; loads
+ * nothing), or ADVSSL_CUDA_LIBRARY names a library to use as one.
+ */
 export function hasNvidiaGpu(): boolean {
-  return exists("/dev/nvidia0") || exists("/proc/driver/nvidia/gpus");
+  return cudaLibraryOverride() !== undefined || exists("/dev/nvidia0") ||
+    exists("/proc/driver/nvidia/gpus");
 }
 
 /** The CUDA backend (float32); create it with {@linkcode createCudaBackend}. */
@@ -52,7 +68,7 @@ export class CudaBackend extends NativeBackend {
   readonly #cpu: CpuBackend;
 
   constructor(lib: NativeLibrary, cpu: CpuBackend) {
-    super("f32", lib, cudaLibraryPath());
+    super("f32", lib, cudaLibraryOverride() ?? cudaLibraryPath());
     this.#cpu = cpu;
   }
 
@@ -150,9 +166,10 @@ export function createCudaBackend(): Promise<CudaBackend> {
 }
 
 async function openCuda(): Promise<CudaBackend> {
+  const path = cudaLibraryOverride() ?? cudaLibraryPath();
   let built;
   try {
-    built = await buildCudaLibrary();
+    built = path === cudaLibraryPath() ? await buildCudaLibrary() : { status: "given" };
   } catch (e) {
     if (!(e instanceof BuildError)) throw e;
     throw new CudaUnavailableError(`cannot build the CUDA library: ${e.message.split("\n")[0]}`);
@@ -162,10 +179,10 @@ async function openCuda(): Promise<CudaBackend> {
   }
   let lib: NativeLibrary;
   try {
-    lib = Deno.dlopen(cudaLibraryPath(), symbols("f32", {}, RUNTIME)) as NativeLibrary;
+    lib = Deno.dlopen(path, symbols("f32", {}, RUNTIME)) as NativeLibrary;
   } catch (e) {
     throw new CudaUnavailableError(
-      `cannot load ${cudaLibraryPath()} (${(e as Error).message.split("\n")[0]}); ` +
+      `cannot load ${path} (${(e as Error).message.split("\n")[0]}); ` +
         "cuDNN's and cuBLAS's lib folders may need to be on LD_LIBRARY_PATH",
     );
   }
