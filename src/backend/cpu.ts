@@ -21,15 +21,6 @@ import {
   type Precision,
 } from "../../build.ts";
 
-/** Functions of the CPU library outside the kernel table. */
-const RUNTIME: Record<string, Deno.ForeignFunction> = {
-  adv_last_error: { parameters: [], result: "pointer" },
-  adv_real_size: { parameters: [], result: "i32" },
-  adv_alloc: { parameters: ["i64"], result: "pointer" },
-  adv_free: { parameters: ["pointer"], result: "void" },
-  adv_get_num_threads: { parameters: [], result: "i32" },
-};
-
 /**
  * The OpenBLAS kernel family this CPU's instruction set supports (SkylakeX for
  * AVX-512, Haswell for AVX2 with FMA), or null to leave OpenBLAS's own choice.
@@ -74,7 +65,7 @@ async function openLibrary(precision: Precision) {
   }
   return Deno.dlopen(
     cpuLibraryPath(precision),
-    symbols(precision, CPU_ONLY_SIGNATURES, RUNTIME),
+    symbols(precision, CPU_ONLY_SIGNATURES, {}),
   ) as NativeLibrary;
 }
 

@@ -14,13 +14,8 @@ import { NativeBackend, type NativeLibrary, symbols } from "./native.ts";
 import { type CpuBackend, createCpuBackend } from "./cpu.ts";
 import { buildCudaLibrary, BuildError, cudaLibraryPath, exists } from "../../build.ts";
 
-/** Functions of the CUDA library outside the kernel table (kernels/runtime.cu). */
+/** The CUDA library's own runtime functions (kernels/runtime.cu). */
 const RUNTIME: Record<string, Deno.ForeignFunction> = {
-  adv_last_error: { parameters: [], result: "pointer" },
-  adv_real_size: { parameters: [], result: "i32" },
-  adv_alloc: { parameters: ["i64"], result: "pointer" },
-  adv_free: { parameters: ["pointer"], result: "void" },
-  adv_get_num_threads: { parameters: [], result: "i32" },
   adv_cuda_device_count: { parameters: [], result: "i32" },
   adv_cuda_init: { parameters: ["i32"], result: "i32" },
   adv_cuda_set_tf32: { parameters: ["i32"], result: "i32" },

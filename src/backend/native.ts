@@ -76,7 +76,11 @@ export const CPU_ONLY_SIGNATURES = { adv_sym_eig: "ppi" } as const;
 
 export type KernelName = keyof typeof SIGNATURES;
 
-/** The Deno.dlopen symbol table of a library: the shared kernels, `extra` kernels, and `runtime` functions. */
+/**
+ * The Deno.dlopen symbol table of a library: the runtime functions every
+ * library has (errors, memory, threads), the shared kernels, the library's
+ * `extra` kernels and its own `runtime` functions.
+ */
 export function symbols(
   precision: Precision,
   extra: Record<string, string>,
