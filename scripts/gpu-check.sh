@@ -58,9 +58,10 @@ else
   row "build (CPU + CUDA libraries)" "FAILED" "see build.log: $(tail -1 "$OUT/build.log" | cut -c1-80)"
 fi
 
-# 2. parity tests (and the ABI test, which loads the CUDA library)
+# 2. parity tests, GPU training through the command line, and the ABI test (which loads the library)
 t=$(date +%s)
-deno test --allow-all test/cuda_parity_test.ts test/abi_test.ts >"$OUT/parity.log" 2>&1
+deno test --allow-all test/cuda_parity_test.ts test/cuda_train_test.ts test/abi_test.ts \
+  >"$OUT/parity.log" 2>&1
 status=$?
 summary=$(sed 's/\x1b\[[0-9;]*m//g' "$OUT/parity.log" | grep -E '^(ok|FAILED) \|' | tail -1 | tr '|' ',')
 row "GPU parity tests" "$([ $status = 0 ] && echo ok || echo FAILED)" "${summary:-no summary}; $(secs "$t") s"
