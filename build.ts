@@ -80,8 +80,20 @@ async function findCompiler(): Promise<string> {
   return cc;
 }
 
+/**
+ * OpenBLAS from somewhere other than the system, for machines that lack it
+ * (scripts/gpu-check.sh unpacks Debian's packages there): OPENBLAS_INCLUDE,
+ * the folder of cblas.h, and OPENBLAS_LIB, colon-separated library folders.
+ */
+function openBlasOverride(): { include?: string; libs: string[] } {
+  const include = Deno.env.get("OPENBLAS_INCLUDE") || undefined;
+  const libs = (Deno.env.get("OPENBLAS_LIB") ?? "").split(":").filter((d) => d);
+  return { include, libs };
+}
+
 function findOpenBlasInclude(): string {
-  const inc = OPENBLAS_INCLUDES.find((d) =>
+  const own = openBlasOverride().include;
+  const inc = [...(own ? [own] : []), ...OPENBLAS_INCLUDES].find((d) =>
     exists(`${d}/cblas.h`) && exists(`${d}/openblas_config.h`)
   );
   if (!inc) {
@@ -138,6 +150,7 @@ function compileArgs(
     out,
     // A kernel declared in the ABI but missing would otherwise only fail at dlopen.
     "-Wl,--no-undefined",
+    ...openBlasOverride().libs.flatMap((d) => [`-L${d}`, `-Wl,-rpath,${d}`]),
     "-lopenblas",
     "-lm",
   ];
@@ -145,7 +158,10 @@ function compileArgs(
 
 /** The hash of a library's sources and flags, or "" when it cannot be built. */
 async function expectedHash(precision: Precision): Promise<string> {
-  const include = OPENBLAS_INCLUDES.find((d) => exists(`${d}/cblas.h`)) ?? "";
+  const own = openBlasOverride().include;
+  const include =
+    [...(own ? [own] : []), ...OPENBLAS_INCLUDES].find((d) => exists(`${d}/cblas.h`)) ??
+      "";
   const files = sources();
   return await digest([
     ...compileArgs(precision, include, cpuLibraryPath(precision)),

@@ -7,6 +7,7 @@
 # What it needs beside the checkout (see ../shared/gpu-machine.md):
 #   .carry/deno.xz      the Deno binary, xz-compressed (when deno is not on PATH)
 #   .carry/data/mnist/  the four MNIST IDX .gz files
+#   .carry/debs/        Debian's OpenBLAS packages, unpacked there only if the machine lacks OpenBLAS
 # Results (logs, JSON, the table) go to $OUT when set, else to runs/gpu-check.
 #
 # Prepare here:  scripts/gpu-check.sh --prepare
@@ -19,6 +20,10 @@ if [ "${1:-}" = "--prepare" ]; then
   # the binary itself, not a pyenv or pip shim in front of it
   xz -T2 -6 -c "$(deno eval 'console.log(Deno.execPath())')" >.carry/deno.xz
   cp -r ../shared/data/mnist .carry/data/
+  # OpenBLAS (and the Fortran runtime its LAPACK needs) from Debian, for a GPU image without it
+  mkdir -p .carry/debs
+  (cd .carry/debs && apt-get download libopenblas0-pthread libopenblas-pthread-dev libgfortran5 \
+    libquadmath0 2>/dev/null)
   du -sh .carry
   exit 0
 fi
@@ -46,6 +51,16 @@ print(":".join(os.path.join(p, d, "lib") for p in nvidia.__path__ for d in sorte
                if os.path.isdir(os.path.join(p, d, "lib"))))' 2>/dev/null || true)
 export LD_LIBRARY_PATH="${WHEEL_LIBS}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 TORCH_PY=$(command -v python3)
+
+# No OpenBLAS on the machine: unpack the carried Debian packages and point the build at them.
+if ! ls /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h /usr/include/openblas/cblas.h \
+  /usr/include/cblas.h >/dev/null 2>&1 && ls .carry/debs/*.deb >/dev/null 2>&1; then
+  for f in .carry/debs/*.deb; do dpkg -x "$f" .carry/root; done
+  export OPENBLAS_INCLUDE="$ROOT/.carry/root/usr/include/x86_64-linux-gnu/openblas-pthread"
+  export OPENBLAS_LIB="$ROOT/.carry/root/usr/lib/x86_64-linux-gnu/openblas-pthread:$ROOT/.carry/root/usr/lib/x86_64-linux-gnu"
+  export LD_LIBRARY_PATH="$OPENBLAS_LIB:$LD_LIBRARY_PATH"
+  echo "OpenBLAS: from .carry/debs"
+fi
 
 GPU=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -1)
 echo "GPU: ${GPU:-none found}; deno $(deno --version | head -1 | cut -d' ' -f2)"
