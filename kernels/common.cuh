@@ -49,6 +49,10 @@ int adv_cuda_require(const char *fn);
  * failed: cudaErrorX (text)"). */
 int adv_cuda_launched(const char *fn);
 
+/* At least `bytes` of device memory for the calling op's kernels, shared by
+ * every op (runtime.cu says why that is safe); valid until the next call. */
+cudaError_t adv_cuda_scratch(size_t bytes, void **out);
+
 /* Records "fn: what failed: cudaErrorX (text)" and returns 1. */
 int adv_cuda_fail(const char *fn, const char *what, cudaError_t e);
 

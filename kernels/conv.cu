@@ -6,8 +6,9 @@
  * Each geometry gets a plan, made on first use and kept: the tensor, filter
  * and convolution descriptors, and per pass the algorithm cudnnFind picked
  * (the fastest deterministic one that succeeded, timed on this GPU) with its
- * math type and workspace size. One workspace buffer serves every plan and
- * only grows, so after the first training step no call allocates.
+ * math type and workspace size. The workspace is the scratch buffer all ops
+ * share (runtime.cu); it only grows, so after the first training step no
+ * call allocates.
  * `accumulate` maps to cuDNN's beta: 0 overwrites, any other value adds
  * (as the C code's `accumulate ? 1 : 0`).
  */
@@ -36,8 +37,6 @@ typedef struct Plan {
 } Plan;
 
 static Plan *g_plans = NULL;
-static void *g_workspace = NULL;
-static size_t g_workspace_size = 0;
 
 /* Algorithms whose workspace is above this are passed over. */
 #define MAX_WORKSPACE ((size_t)1 << 31)
@@ -138,24 +137,12 @@ static int pick(const char *fn, const Perf *perf, int count, int tf32,
   return adv_fail(fn, "cuDNN found no working algorithm among %d", count);
 }
 
-static int ensure_workspace(const char *fn, size_t bytes) {
-  if (bytes <= g_workspace_size) return 0;
-  if (g_workspace) {
-    /* cudaFree waits for queued work that may still use the old buffer */
-    cudaError_t e = cudaFree(g_workspace);
-    if (e != cudaSuccess) return adv_cuda_fail(fn, "cudaFree (workspace)", e);
-    g_workspace = NULL;
-    g_workspace_size = 0;
-  }
-  cudaError_t e = cudaMalloc(&g_workspace, bytes);
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    g_workspace = NULL;
-    return adv_fail(fn, "out of device memory for a %.1f MiB cuDNN workspace (%s)",
-                    bytes / 1048576.0, cudaGetErrorName(e));
-  }
-  g_workspace_size = bytes;
-  return 0;
+/* cuDNN's workspace: the shared scratch buffer (runtime.cu). */
+static int workspace(const char *fn, size_t bytes, void **out) {
+  cudaError_t e = adv_cuda_scratch(bytes, out);
+  if (e == cudaSuccess) return 0;
+  return adv_fail(fn, "out of device memory for a %.1f MiB cuDNN workspace (%s)",
+                  bytes / 1048576.0, cudaGetErrorName(e));
 }
 
 #define REQUESTED 16
@@ -189,12 +176,13 @@ ADV_API int adv_conv2d_forward(const real *x, const real *w, real *y, int n,
                                                    perf));
     if (pick(__func__, perf, count, p->key.tf32, &p->fwd)) return 1;
   }
-  if (ensure_workspace(__func__, p->fwd.workspace)) return 1;
+  void *ws = NULL;
+  if (workspace(__func__, p->fwd.workspace, &ws)) return 1;
   ADV_CUDNN(cudnnSetConvolutionMathType(p->conv, p->fwd.math));
   const float alpha = 1, beta = 0;
   ADV_CUDNN(cudnnConvolutionForward(
       handle, &alpha, p->x, x, p->w, w, p->conv,
-      (cudnnConvolutionFwdAlgo_t)p->fwd.algo, g_workspace, p->fwd.workspace,
+      (cudnnConvolutionFwdAlgo_t)p->fwd.algo, ws, p->fwd.workspace,
       &beta, p->y, y));
   return 0;
 }
@@ -219,12 +207,13 @@ ADV_API int adv_conv2d_backward_data(const real *dy, const real *w, real *dx,
         handle, p->w, p->y, p->conv, p->x, REQUESTED, &count, perf));
     if (pick(__func__, perf, count, p->key.tf32, &p->bwd_data)) return 1;
   }
-  if (ensure_workspace(__func__, p->bwd_data.workspace)) return 1;
+  void *ws = NULL;
+  if (workspace(__func__, p->bwd_data.workspace, &ws)) return 1;
   ADV_CUDNN(cudnnSetConvolutionMathType(p->conv, p->bwd_data.math));
   const float alpha = 1, beta = accumulate ? 1.0f : 0.0f;
   ADV_CUDNN(cudnnConvolutionBackwardData(
       handle, &alpha, p->w, w, p->y, dy, p->conv,
-      (cudnnConvolutionBwdDataAlgo_t)p->bwd_data.algo, g_workspace,
+      (cudnnConvolutionBwdDataAlgo_t)p->bwd_data.algo, ws,
       p->bwd_data.workspace, &beta, p->x, dx));
   return 0;
 }
@@ -249,12 +238,13 @@ ADV_API int adv_conv2d_backward_filter(const real *x, const real *dy, real *dw,
         handle, p->x, p->y, p->conv, p->w, REQUESTED, &count, perf));
     if (pick(__func__, perf, count, p->key.tf32, &p->bwd_filter)) return 1;
   }
-  if (ensure_workspace(__func__, p->bwd_filter.workspace)) return 1;
+  void *ws = NULL;
+  if (workspace(__func__, p->bwd_filter.workspace, &ws)) return 1;
   ADV_CUDNN(cudnnSetConvolutionMathType(p->conv, p->bwd_filter.math));
   const float alpha = 1, beta = accumulate ? 1.0f : 0.0f;
   ADV_CUDNN(cudnnConvolutionBackwardFilter(
       handle, &alpha, p->x, x, p->y, dy, p->conv,
-      (cudnnConvolutionBwdFilterAlgo_t)p->bwd_filter.algo, g_workspace,
+      (cudnnConvolutionBwdFilterAlgo_t)p->bwd_filter.algo, ws,
       p->bwd_filter.workspace, &beta, p->w, dw));
   return 0;
 }

@@ -35,33 +35,9 @@ static int row_blocks(int n) {
   return (int)(((int64_t)n + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
 }
 
-/* ---- scratch: per-row values of a loss, grown when needed ----
- * Kernels all run on the one stream, so one buffer serves every call. */
-static void *g_scratch = NULL;
-static size_t g_scratch_cap = 0;
-
+/* The per-row values of a loss go through the shared scratch buffer (runtime.cu). */
 static cudaError_t scratch_get(size_t bytes, double **out) {
-  if (bytes > g_scratch_cap) {
-    if (g_scratch) {
-      /* kernels still queued may use the old buffer: let them finish */
-      cudaError_t e = cudaStreamSynchronize(adv_cuda_stream());
-      if (e != cudaSuccess) return e;
-      e = cudaFree(g_scratch);
-      g_scratch = NULL;
-      g_scratch_cap = 0;
-      if (e != cudaSuccess) return e;
-    }
-    size_t cap = bytes < 65536 ? 65536 : bytes;
-    cudaError_t e = cudaMalloc(&g_scratch, cap);
-    if (e != cudaSuccess) {
-      cudaGetLastError(); /* an allocation failure is not sticky: clear it */
-      g_scratch = NULL;
-      return e;
-    }
-    g_scratch_cap = cap;
-  }
-  *out = (double *)g_scratch;
-  return cudaSuccess;
+  return adv_cuda_scratch(bytes, (void **)out);
 }
 
 /* Warp-wide sum and max; every lane gets the result. */

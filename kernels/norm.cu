@@ -23,33 +23,9 @@ static int bn_threads(int64_t cnt) {
   return cnt >= BN_THREADS ? BN_THREADS : (int)((cnt + 31) / 32 * 32);
 }
 
-/* ---- scratch: per-channel constants, grown when needed ----
- * Kernels all run on the one stream, so one buffer serves every call. */
-static void *g_scratch = NULL;
-static size_t g_scratch_cap = 0;
-
+/* The per-channel constants go through the shared scratch buffer (runtime.cu). */
 static cudaError_t scratch_get(size_t bytes, real **out) {
-  if (bytes > g_scratch_cap) {
-    if (g_scratch) {
-      /* kernels still queued may read the old buffer: let them finish */
-      cudaError_t e = cudaStreamSynchronize(adv_cuda_stream());
-      if (e != cudaSuccess) return e;
-      e = cudaFree(g_scratch);
-      g_scratch = NULL;
-      g_scratch_cap = 0;
-      if (e != cudaSuccess) return e;
-    }
-    size_t cap = bytes < 65536 ? 65536 : bytes;
-    cudaError_t e = cudaMalloc(&g_scratch, cap);
-    if (e != cudaSuccess) {
-      cudaGetLastError(); /* an allocation failure is not sticky: clear it */
-      g_scratch = NULL;
-      return e;
-    }
-    g_scratch_cap = cap;
-  }
-  *out = (real *)g_scratch;
-  return cudaSuccess;
+  return adv_cuda_scratch(bytes, (void **)out);
 }
 
 /* Calls f(offset) for the values of channel ci that this thread owns: value

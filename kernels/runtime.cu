@@ -137,6 +137,37 @@ ADV_API void adv_free(void *p) {
   if (p) cudaFree(p);
 }
 
+/* ---- scratch: device memory a call needs only while its kernels run ----
+ * (per-row loss values, batch-norm constants, cuDNN's workspace). Calls are
+ * queued in order on the one stream, so a later call may reuse the buffer an
+ * earlier call's kernels still read; growing it waits for them first. It
+ * never shrinks, so after the first steps no call allocates. */
+static void *g_scratch = NULL;
+static size_t g_scratch_cap = 0;
+
+cudaError_t adv_cuda_scratch(size_t bytes, void **out) {
+  if (bytes > g_scratch_cap) {
+    if (g_scratch) {
+      cudaError_t e = cudaStreamSynchronize(g_stream);
+      if (e != cudaSuccess) return e;
+      e = cudaFree(g_scratch);
+      g_scratch = NULL;
+      g_scratch_cap = 0;
+      if (e != cudaSuccess) return e;
+    }
+    size_t cap = bytes < 65536 ? 65536 : bytes;
+    cudaError_t e = cudaMalloc(&g_scratch, cap);
+    if (e != cudaSuccess) {
+      cudaGetLastError(); /* an allocation failure is not sticky: clear it */
+      g_scratch = NULL;
+      return e;
+    }
+    g_scratch_cap = cap;
+  }
+  *out = g_scratch;
+  return cudaSuccess;
+}
+
 /* The GPU backend has no host threads to set; kept for the shared ABI. */
 ADV_API int adv_set_num_threads(int n) {
   ADV_CHECK_POS(n);
