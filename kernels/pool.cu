@@ -14,30 +14,6 @@
 /* Threads per block of the warp-per-row kernels (8 rows per block). */
 #define ROW_THREADS 256
 
-/* Checks shared by the max pooling kernels; returns 0 or the failure status.
- * (Same checks and messages as native/pool.c.) */
-static int pool_check(const char *fn, int n, int c, int h, int wd, int kh,
-                      int kw, int sh, int sw, int ph, int pw, int oh, int ow) {
-  if (n <= 0 || c <= 0 || h <= 0 || wd <= 0)
-    return adv_fail(fn, "sizes must be > 0 (n=%d c=%d h=%d w=%d)", n, c, h, wd);
-  if (kh <= 0 || kw <= 0 || sh <= 0 || sw <= 0)
-    return adv_fail(fn, "kernel %dx%d and stride %dx%d must be > 0", kh, kw, sh,
-                    sw);
-  /* ph < kh keeps at least one real element in every window */
-  if (ph < 0 || pw < 0 || ph >= kh || pw >= kw)
-    return adv_fail(fn, "padding %dx%d must be >= 0 and < kernel %dx%d", ph, pw,
-                    kh, kw);
-  if ((int64_t)h + 2 * (int64_t)ph < kh || (int64_t)wd + 2 * (int64_t)pw < kw)
-    return adv_fail(fn, "kernel %dx%d larger than padded input %dx%d", kh, kw,
-                    h + 2 * ph, wd + 2 * pw);
-  int64_t eh = ((int64_t)h + 2 * (int64_t)ph - kh) / sh + 1;
-  int64_t ew = ((int64_t)wd + 2 * (int64_t)pw - kw) / sw + 1;
-  if (oh != eh || ow != ew)
-    return adv_fail(fn, "output %dx%d inconsistent, expected %lldx%lld", oh, ow,
-                    (long long)eh, (long long)ew);
-  return 0;
-}
-
 /* ---- max pooling ---- */
 
 /* One thread per output: the max of its window, scanned in row-major order.
@@ -70,7 +46,7 @@ static __global__ void maxpool_forward_kernel(const real *x, real *y,
 
 /* Index in the plane (iy * wd + ix) of the first maximum of window (oy, ox),
  * the first NaN if there is one: the rule of the C backward. The window always
- * holds a real element (pool_check: padding < kernel). */
+ * holds a real element (adv_check_pool_geometry: padding < kernel). */
 static __device__ inline int64_t window_argmax(const real *xp, int oy, int ox,
                                                int h, int wd, int kh, int kw,
                                                int sh, int sw, int ph, int pw) {
@@ -131,7 +107,8 @@ ADV_API int adv_maxpool_forward(const real *x, real *y, int n, int c, int h,
   ADV_REQUIRE_CUDA();
   ADV_CHECK_PTR(x);
   ADV_CHECK_PTR(y);
-  int err = pool_check(__func__, n, c, h, wd, kh, kw, sh, sw, ph, pw, oh, ow);
+  int err = adv_check_pool_geometry(__func__, n, c, h, wd, kh, kw, sh, sw, ph,
+                                    pw, oh, ow);
   if (err) return err;
   const int64_t total = (int64_t)n * c * oh * ow;
   maxpool_forward_kernel<<<adv_grid(total), ADV_BLOCK, 0, adv_cuda_stream()>>>(
@@ -147,7 +124,8 @@ ADV_API int adv_maxpool_backward(const real *x, const real *dy, real *dx, int n,
   ADV_CHECK_PTR(x);
   ADV_CHECK_PTR(dy);
   ADV_CHECK_PTR(dx);
-  int err = pool_check(__func__, n, c, h, wd, kh, kw, sh, sw, ph, pw, oh, ow);
+  int err = adv_check_pool_geometry(__func__, n, c, h, wd, kh, kw, sh, sw, ph,
+                                    pw, oh, ow);
   if (err) return err;
   const int64_t total = (int64_t)n * c * h * wd;
   maxpool_backward_kernel<<<adv_grid(total), ADV_BLOCK, 0, adv_cuda_stream()>>>(

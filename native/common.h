@@ -16,6 +16,13 @@ int adv_check_conv_geometry(const char *fn, int n, int c, int h, int wd, int k,
                             int kh, int kw, int sh, int sw, int ph, int pw,
                             int oh, int ow);
 
+/* Checks the geometry of a pooling window (native/shared.c): as for a
+ * convolution without output channels, and padding below the kernel size so
+ * that every window holds a real element. */
+int adv_check_pool_geometry(const char *fn, int n, int c, int h, int wd,
+                            int kh, int kw, int sh, int sw, int ph, int pw,
+                            int oh, int ow);
+
 #define ADV_CHECK(cond, ...)                                                   \
   do {                                                                         \
     if (!(cond)) return adv_fail(__func__, __VA_ARGS__);                       \

@@ -11,29 +11,6 @@
 
 #include "common.h"
 
-/* Checks shared by the max pooling kernels; returns 0 or the failure status. */
-static int pool_check(const char *fn, int n, int c, int h, int wd, int kh,
-                      int kw, int sh, int sw, int ph, int pw, int oh, int ow) {
-  if (n <= 0 || c <= 0 || h <= 0 || wd <= 0)
-    return adv_fail(fn, "sizes must be > 0 (n=%d c=%d h=%d w=%d)", n, c, h,
-                    wd);
-  if (kh <= 0 || kw <= 0 || sh <= 0 || sw <= 0)
-    return adv_fail(fn, "kernel %dx%d and stride %dx%d must be > 0", kh, kw,
-                    sh, sw);
-  /* ph < kh keeps at least one real element in every window */
-  if (ph < 0 || pw < 0 || ph >= kh || pw >= kw)
-    return adv_fail(fn, "padding %dx%d must be >= 0 and < kernel %dx%d", ph,
-                    pw, kh, kw);
-  if ((int64_t)h + 2 * (int64_t)ph < kh || (int64_t)wd + 2 * (int64_t)pw < kw)
-    return adv_fail(fn, "kernel %dx%d larger than padded input %dx%d", kh, kw,
-                    h + 2 * ph, wd + 2 * pw);
-  int64_t eh = ((int64_t)h + 2 * (int64_t)ph - kh) / sh + 1;
-  int64_t ew = ((int64_t)wd + 2 * (int64_t)pw - kw) / sw + 1;
-  if (oh != eh || ow != ew)
-    return adv_fail(fn, "output %dx%d inconsistent, expected %lldx%lld", oh,
-                    ow, (long long)eh, (long long)ew);
-  return 0;
-}
 
 /* Both passes walk one output row at a time, CHUNK outputs at once: for each
  * kernel offset (ki, kj) they update the running max of every output in the
@@ -58,7 +35,8 @@ int adv_maxpool_forward(const real *x, real *y, int n, int c, int h, int wd,
                         int ow) {
   ADV_CHECK_PTR(x);
   ADV_CHECK_PTR(y);
-  int err = pool_check(__func__, n, c, h, wd, kh, kw, sh, sw, ph, pw, oh, ow);
+  int err = adv_check_pool_geometry(__func__, n, c, h, wd, kh, kw, sh, sw, ph,
+                                    pw, oh, ow);
   if (err) return err;
   const int64_t planes = (int64_t)n * c, hw = (int64_t)h * wd,
                 ohw = (int64_t)oh * ow;
@@ -94,7 +72,8 @@ int adv_maxpool_backward(const real *x, const real *dy, real *dx, int n, int c,
   ADV_CHECK_PTR(x);
   ADV_CHECK_PTR(dy);
   ADV_CHECK_PTR(dx);
-  int err = pool_check(__func__, n, c, h, wd, kh, kw, sh, sw, ph, pw, oh, ow);
+  int err = adv_check_pool_geometry(__func__, n, c, h, wd, kh, kw, sh, sw, ph,
+                                    pw, oh, ow);
   if (err) return err;
   const int64_t planes = (int64_t)n * c, hw = (int64_t)h * wd,
                 ohw = (int64_t)oh * ow;

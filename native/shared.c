@@ -52,3 +52,27 @@ int adv_check_conv_geometry(const char *fn, int n, int c, int h, int wd, int k,
     return adv_fail(fn, "sizes too large");
   return 0;
 }
+
+int adv_check_pool_geometry(const char *fn, int n, int c, int h, int wd,
+                            int kh, int kw, int sh, int sw, int ph, int pw,
+                            int oh, int ow) {
+  if (n <= 0 || c <= 0 || h <= 0 || wd <= 0)
+    return adv_fail(fn, "sizes must be > 0 (n=%d c=%d h=%d w=%d)", n, c, h,
+                    wd);
+  if (kh <= 0 || kw <= 0 || sh <= 0 || sw <= 0)
+    return adv_fail(fn, "kernel %dx%d and stride %dx%d must be > 0", kh, kw,
+                    sh, sw);
+  /* ph < kh keeps at least one real element in every window */
+  if (ph < 0 || pw < 0 || ph >= kh || pw >= kw)
+    return adv_fail(fn, "padding %dx%d must be >= 0 and < kernel %dx%d", ph,
+                    pw, kh, kw);
+  if ((int64_t)h + 2 * (int64_t)ph < kh || (int64_t)wd + 2 * (int64_t)pw < kw)
+    return adv_fail(fn, "kernel %dx%d larger than padded input %dx%d", kh, kw,
+                    h + 2 * ph, wd + 2 * pw);
+  int64_t eh = ((int64_t)h + 2 * (int64_t)ph - kh) / sh + 1;
+  int64_t ew = ((int64_t)wd + 2 * (int64_t)pw - kw) / sw + 1;
+  if (oh != eh || ow != ew)
+    return adv_fail(fn, "output %dx%d inconsistent, expected %lldx%lld", oh,
+                    ow, (long long)eh, (long long)ew);
+  return 0;
+}
