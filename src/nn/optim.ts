@@ -3,7 +3,7 @@
  * fused native call per parameter.
  * @module
  */
-import type { AdamSlot, Backend } from "../backend/backend.ts";
+import type { AdamSlot } from "../backend/backend.ts";
 import { persistent, Tensor } from "../autograd/tensor.ts";
 
 /** A value as a function of the step (0-based). */
@@ -86,18 +86,15 @@ export class Adam {
     this.#beta2Power *= this.beta2;
     const bc1 = 1 - this.#beta1Power;
     const bc2 = 1 - this.#beta2Power;
-    const byBackend = new Map<Backend, AdamSlot[]>();
+    // One native call for every parameter (they share a backend, as every op's inputs do).
+    const slots: AdamSlot[] = [];
     for (const p of this.params) {
       if (!p.gradReady || !p.grad) continue;
       const s = this.#moments(p);
-      const slot = { p: p.storage, g: p.grad.storage, m: s.m.storage, v: s.v.storage };
-      const list = byBackend.get(p.backend);
-      if (list) list.push(slot);
-      else byBackend.set(p.backend, [slot]);
+      slots.push({ p: p.storage, g: p.grad.storage, m: s.m.storage, v: s.v.storage });
     }
-    for (const [backend, slots] of byBackend) {
-      backend.adamStep(slots, lr, beta1, this.beta2, this.eps, bc1, bc2, this.weightDecay);
-    }
+    if (!slots.length) return;
+    slots[0].p.backend.adamStep(slots, lr, beta1, this.beta2, this.eps, bc1, bc2, this.weightDecay);
   }
 
   /** A parameter's moment estimates, made (zero, persistent) on first use. */
