@@ -6,6 +6,7 @@
  * `deno run -A bench/data.ts`, or as part of `deno task bench`.
  * @module
  */
+import { parseFlags } from "../src/cli/args.ts";
 import { openStream } from "../src/data/stream.ts";
 import type { ImageSet } from "../src/data/datasets.ts";
 import { splitTrain } from "../src/data/split.ts";
@@ -72,8 +73,12 @@ export async function benchData(stepMs: number | undefined, quick: boolean): Pro
 }
 
 if (import.meta.main) {
-  const stepMs = Deno.args[0] ? Number(Deno.args[0]) : undefined;
-  for (const r of await benchData(stepMs, Deno.args.includes("--quick"))) {
+  const { values } = parseFlags(Deno.args, {
+    quick: { kind: "bool", default: false, help: "fewer batches" },
+    stepMs: { kind: "number", min: 0, max: 1e9, help: "a training step's milliseconds to compare" },
+  });
+  const stepMs = values.stepMs as number | undefined;
+  for (const r of await benchData(stepMs, values.quick as boolean)) {
     console.log(r.join(" | "));
   }
 }

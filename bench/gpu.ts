@@ -24,7 +24,6 @@
  *   --json FILE              write the results as JSON
  * @module
  */
-import { parseArgs } from "node:util";
 import type { Backend } from "../src/backend/backend.ts";
 import { type BackendKind, openBackend } from "../src/backend/mod.ts";
 import { scope, Tensor } from "../src/autograd/tensor.ts";
@@ -37,39 +36,70 @@ import { AdvGen } from "../src/methods/advgen.ts";
 import { Vat } from "../src/methods/vat.ts";
 import type { Batch, Method } from "../src/methods/method.ts";
 import { UserError } from "../src/util/errors.ts";
+import type { OptionSpec } from "../src/util/options.ts";
+import { helpText, parseFlags } from "../src/cli/args.ts";
 
-const { values: flags } = parseArgs({
-  args: Deno.args,
-  options: {
-    backend: { type: "string", default: "cuda" },
-    quick: { type: "boolean", default: false },
-    small: { type: "boolean", default: false },
-    reps: { type: "string" },
-    warmup: { type: "string" },
-    threads: { type: "string", default: "0" },
-    torch: { type: "string" },
-    "torch-args": { type: "string", default: "" },
-    json: { type: "string" },
+const OPTIONS: Record<string, OptionSpec> = {
+  backend: {
+    kind: "choice",
+    choices: ["cuda", "cpu", "auto"],
+    default: "cuda",
+    help: "the backend",
   },
-});
+  quick: { kind: "bool", default: false, help: "few repetitions (a smoke run)" },
+  small: { kind: "bool", default: false, help: "4 labelled + 8 unlabelled" },
+  reps: { kind: "int", min: 1, max: 1e6, help: "repetitions timed" },
+  warmup: { kind: "int", min: 0, max: 1e6, help: "repetitions untimed" },
+  threads: {
+    kind: "int",
+    min: 0,
+    max: 1024,
+    default: 0,
+    help: "CPU threads (CPU backend, and PyTorch on the CPU; 0: all)",
+  },
+  torch: {
+    kind: "string",
+    metavar: "PYTHON",
+    help: "also run bench/torch_gpu_reference.py with PYTHON on the same device kind",
+  },
+  torchArgs: {
+    kind: "string",
+    metavar: "ARGS",
+    help: 'extra arguments for it (e.g. "--no-tf32")',
+  },
+  json: { kind: "string", metavar: "FILE", help: "write the results as JSON" },
+};
 
-const kind = flags.backend as BackendKind;
-if (!["cpu", "cuda", "auto"].includes(kind)) {
-  throw new Error(`Cannot use --backend ${kind}: expected cpu, cuda or auto`);
+const parsed = parseFlags(Deno.args, OPTIONS);
+if (parsed.help) {
+  console.log(
+    helpText("deno task bench-gpu [flags]", "Times training iterations against PyTorch.", OPTIONS),
+  );
+  Deno.exit(0);
 }
-const threads = Number(flags.threads);
+const flags = parsed.values as {
+  backend: BackendKind;
+  quick: boolean;
+  small: boolean;
+  reps?: number;
+  warmup?: number;
+  threads: number;
+  torch?: string;
+  torchArgs?: string;
+  json?: string;
+};
 let be: Backend;
 try {
-  be = await openBackend(kind, { threads });
+  be = await openBackend(flags.backend, { threads: flags.threads });
 } catch (e) {
   if (!(e instanceof UserError)) throw e;
-  console.error(e.message);
-  Deno.exit(1);
+  console.error(`error: ${e.message}`);
+  Deno.exit(2);
 }
 const onGpu = be.name !== "cpu";
 const [nl, nul] = flags.small ? [4, 8] : [32, 128];
-const warmup = flags.warmup ? Number(flags.warmup) : flags.quick ? (onGpu ? 3 : 1) : 5;
-const reps = flags.reps ? Number(flags.reps) : flags.quick ? (onGpu ? 5 : 2) : 30;
+const warmup = flags.warmup ?? (flags.quick ? (onGpu ? 3 : 1) : 5);
+const reps = flags.reps ?? (flags.quick ? (onGpu ? 5 : 2) : 30);
 
 /** Median milliseconds of one iteration of `method`, synchronising after each. */
 function medianMs(method: Method, batch: Batch): number {
@@ -100,9 +130,7 @@ let advgenMs: number;
   const c = convLarge(be, rng.fork(), cifar);
   const g = convGenerator(be, rng.fork(), [3, 32, 32], 32, 64, {
     zDim: 16,
-    output: "bounded",
-    bound: 0.3,
-    radius: 0,
+    output: { mode: "bounded", bound: 0.3, center: false },
   });
   const method = new AdvGen(
     c,
@@ -165,7 +193,7 @@ async function torchTimings(python: string): Promise<TorchResult | string> {
     "--reps",
     String(reps),
     ...(onGpu ? [] : ["--threads", String(be.threads())]),
-    ...flags["torch-args"].split(/\s+/).filter((a) => a),
+    ...(flags.torchArgs ?? "").split(/\s+/).filter((a) => a),
   ];
   try {
     const r = await new Deno.Command(python, {

@@ -22,9 +22,19 @@ import { Adam } from "../src/nn/optim.ts";
 import { vatMnistMlp } from "../src/models/mlp.ts";
 import { vatLoss } from "../src/methods/vat.ts";
 import { benchData } from "./data.ts";
+import { helpText, parseFlags } from "../src/cli/args.ts";
+import type { OptionSpec } from "../src/util/options.ts";
 
+const OPTIONS: Record<string, OptionSpec> = {
+  quick: { kind: "bool", default: false, help: "fewer repetitions (a smoke run)" },
+};
+const parsed = parseFlags(Deno.args, OPTIONS);
+if (parsed.help) {
+  console.log(helpText("deno task bench [flags]", "CPU speed against sgemm and PyTorch.", OPTIONS));
+  Deno.exit(0);
+}
+const quick = parsed.values.quick as boolean;
 const be = await createCpuBackend("f32");
-const quick = Deno.args.includes("--quick");
 
 /** Median milliseconds of `fn` after warm-up runs. */
 function medianMs(fn: () => void, warmup: number, reps: number): number {

@@ -21,6 +21,9 @@ Deno.test("train: a bad flag or value is one line on stderr and exit code 2", as
     [["--noise", "-1"], /--noise: -1 is out of range/],
     [["--lr"], /--lr: it needs a value/],
     [["--preset", "nope"], /--preset nope: no such preset/],
+    [["--iterations", "5", "--iterations", "6"], /--iterations: it is given twice/],
+    [["--out", ""], /--out: expected a non-empty value/],
+    [["--hidden", "10,x"], /--hidden: expected a comma-separated list of integers/],
     // where there is a GPU, --backend cuda is no mistake
     ...(hasNvidiaGpu() ? [] : [[["--backend", "cuda"], /--backend cuda: no GPU/]] as [
       string[],
@@ -37,23 +40,94 @@ Deno.test("train: a bad flag or value is one line on stderr and exit code 2", as
   }
 });
 
-Deno.test("train: --help lists every flag with its default", async () => {
-  const r = await train("--help");
-  assert.equal(r.code, 0);
-  for (
-    const flag of [
-      "--dataset",
-      "--method",
-      "--labels",
-      "--ul-batch-size",
-      "--lambda",
-      "--resume",
-      "--config",
-    ]
-  ) {
-    assert(r.out.includes(flag), `--help lacks ${flag}`);
+/** The option values a --help text prints: flag -> value column. */
+function helpValues(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const m = line.match(/^\s+--([a-z0-9-]+)(?: \S+)?\s{2,}(\S+)\s{2,}\S/);
+    if (m) out[m[1]] = m[2];
   }
-  assert.match(r.out, /--lr N +.*\(default 0\.001\)/);
+  return out;
+}
+
+const flagOf = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const shown = (v: unknown) => v === null ? "-" : Array.isArray(v) ? v.join(",") : String(v);
+
+Deno.test("train: --help prints exactly the options and values the run uses", async () => {
+  const dir = await Deno.makeTempDir();
+  const runs: string[][] = [
+    [],
+    ["--preset", "circles-supervised"],
+    ["--preset", "circles-vat", "--eps", "0.3"],
+    ["--preset", "circles-advgen-literal"],
+    ["--method", "advgen", "--g-output", "bounded", "--g-bound", "0.2"],
+  ];
+  for (const [i, args] of runs.entries()) {
+    const help = await train("--help", ...args, "--iterations", "3");
+    assert.equal(help.code, 0, help.err);
+    const printed = helpValues(help.out);
+    const out = `${dir}/${i}`;
+    const run = await train(...args, "--iterations", "3", "--out", out);
+    assert.equal(run.code, 0, run.err);
+    const { preset, out: _, ...cfg } = JSON.parse(await Deno.readTextFile(`${out}/config.json`));
+    assert.match(help.out, new RegExp(`starts from preset ${preset}:`), `${args}`);
+    const expected = Object.fromEntries(
+      Object.entries(cfg).filter(([k]) => k !== "out").map(([k, v]) => [flagOf(k), shown(v)]),
+    );
+    delete printed.out;
+    delete printed.preset; // the other flags have no value column
+    assert.deepEqual(printed, expected, `--help ${args.join(" ")} differs from the run's config`);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("train: an option that does not apply to the run is one line and exit code 2", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--eps", "2"], /--eps: it applies to --method vat, not advgen/],
+    [["--method", "vat", "--lambda", "2"], /--lambda: it applies to --method advgen, not vat/],
+    [
+      ["--g-output", "free", "--g-center"],
+      /--g-center: it applies to --g-output residual, bounded or normalized, not free/,
+    ],
+    [
+      ["--g-radius", "1", "--g-output", "bounded", "--g-bound", "1"],
+      /--g-radius: it applies to --g-output normalized, not bounded/,
+    ],
+    [
+      ["--dataset", "mnist", "--noise", "0.1"],
+      /--noise: it applies to --dataset circles, not mnist/,
+    ],
+    [
+      ["--method", "supervised", "--ul-batch-size", "9"],
+      /--ul-batch-size: it applies to --method vat or advgen, not supervised/,
+    ],
+    [["--backend", "cpu", "--tf32"], /--tf32: it applies to --backend cuda or auto, not cpu/],
+    [
+      ["--preset", "circles-vat", "--method", "advgen"],
+      /preset circles-vat: it is a preset for --method vat/,
+    ],
+  ];
+  for (const [args, message] of cases) {
+    const r = await train(...args, "--iterations", "1");
+    assert.equal(r.code, 2, `${args}: exit code ${r.code}`);
+    const lines = r.err.trim().split("\n");
+    assert.equal(lines.length, 1, `${args}: ${r.err}`);
+    assert.match(lines[0], /^error: Cannot /);
+    assert.match(lines[0], message);
+  }
+});
+
+Deno.test("train: the saved configuration holds only the options that apply", async () => {
+  const dir = await Deno.makeTempDir();
+  const r = await train("--method", "supervised", "--iterations", "2", "--out", dir, "--no-figure");
+  assert.equal(r.code, 0, r.err);
+  const cfg = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+  assert.equal(cfg.preset, "circles-supervised");
+  for (const k of ["eps", "alpha", "lambda", "ulBatchSize", "gOutput", "batchSize", "dataDir"]) {
+    assert(!(k in cfg), `a supervised circles run saved ${k}`);
+  }
+  for (const k of ["noise", "hidden", "iterations", "lr", "threads"]) assert(k in cfg, k);
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("train: a run writes its folder, and a config file sets options that flags override", async () => {

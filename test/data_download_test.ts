@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { ensureFiles } from "../src/data/cache.ts";
 import { loadDataset } from "../src/data/datasets.ts";
 import { sha256 } from "../src/data/io.ts";
-import { DownloadError, downloadFile, type SourceFile, SOURCES } from "../src/data/sources.ts";
+import { DownloadError, downloadFile, type SourceFile, SOURCES } from "../src/data/catalog.ts";
 import { UserError } from "../src/util/errors.ts";
 import { compress, mnistFiles, tempDir } from "./data_helpers.ts";
 

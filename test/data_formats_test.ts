@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { loadDataset, type LoadOptions } from "../src/data/datasets.ts";
 import { readMat } from "../src/data/mat.ts";
-import { SOURCES } from "../src/data/sources.ts";
+import { SOURCES } from "../src/data/catalog.ts";
 import { CIFAR_RECORD } from "../src/data/cifar.ts";
 import { sha256 } from "../src/data/io.ts";
 import { UserError } from "../src/util/errors.ts";

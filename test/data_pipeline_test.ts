@@ -6,7 +6,7 @@ import { createCpuBackend } from "../src/backend/cpu.ts";
 import { applyZca, computeZca, decodeZca, encodeZca } from "../src/data/preprocess.ts";
 import { dataKernels } from "../src/data/native.ts";
 import { splitTrain, subset } from "../src/data/split.ts";
-import { type Batch, openDiskStream, openStream } from "../src/data/stream.ts";
+import { type HostBatch, openDiskStream, openStream } from "../src/data/stream.ts";
 import type { ImageSet } from "../src/data/datasets.ts";
 import { diskRecords, readDiskLabels, readDiskRows } from "../src/data/disk.ts";
 import { DataRng } from "../src/data/rng.ts";
@@ -162,7 +162,7 @@ function memorySet(n: number, d = 12): ImageSet {
   };
 }
 
-async function take(stream: { next(): Promise<Batch> }, k: number): Promise<Batch[]> {
+async function take(stream: { next(): Promise<HostBatch> }, k: number): Promise<HostBatch[]> {
   const out = [];
   for (let i = 0; i < k; i++) out.push(await stream.next());
   return out;
@@ -189,13 +189,13 @@ Deno.test("stream: every sample once per epoch, reproducible, the same in a work
   try {
     const [a, b, l] = [await take(worker, 25), await take(again, 25), await take(local, 25)];
     for (let i = 0; i < 25; i++) {
-      assert.deepEqual(a[i].unlabelled.index, b[i].unlabelled.index);
+      assert.deepEqual(a[i].unlabelled!.index, b[i].unlabelled!.index);
       assert.deepEqual(a[i].labelled.images, l[i].labelled.images);
-      assert.deepEqual(a[i].unlabelled.images, l[i].unlabelled.images);
+      assert.deepEqual(a[i].unlabelled!.images, l[i].unlabelled!.images);
     }
     epochs(a.map((x) => x.labelled.index), 20, split.labelled);
-    epochs(a.map((x) => x.unlabelled.index), 65, split.unlabelled);
-    assert.equal(a[24].unlabelled.epoch, Math.floor((25 * 13 - 1) / 65));
+    epochs(a.map((x) => x.unlabelled!.index), 65, split.unlabelled);
+    assert.equal(a[24].unlabelled!.epoch, Math.floor((25 * 13 - 1) / 65));
     // without augmentation a sample is its row; labels follow their images
     const d = 12;
     for (const bt of a.slice(0, 3)) {
@@ -211,8 +211,8 @@ Deno.test("stream: every sample once per epoch, reproducible, the same in a work
     const o = await take(other, 1);
     other.close();
     assert.notDeepEqual(
-      o[0].unlabelled.index,
-      a[0].unlabelled.index,
+      o[0].unlabelled!.index,
+      a[0].unlabelled!.index,
       "the training seed sets the order",
     );
   } finally {
@@ -248,11 +248,11 @@ Deno.test("stream: seeded augmentation shifts within +-2 pixels and flips", asyn
   try {
     const [b] = await take(s, 1);
     const [b2] = await take(s2, 1);
-    assert.deepEqual(b.unlabelled.images, b2.unlabelled.images, "seeded");
+    assert.deepEqual(b.unlabelled!.images, b2.unlabelled!.images, "seeded");
     const shifts = new Set<string>();
     let flips = 0;
     for (let k = 0; k < n; k++) {
-      const img = b.unlabelled.images.subarray(k * d, (k + 1) * d);
+      const img = b.unlabelled!.images.subarray(k * d, (k + 1) * d);
       // recover the transform from the centre pixel (always inside for |shift| <= 2)
       const v = img[4 * w + 4] - 1;
       const ys = Math.floor(v / w), xs = v % w;
@@ -307,12 +307,12 @@ Deno.test("disk stream: chunks from raw IDX and CIFAR files, every sample once p
     });
     try {
       const batches = await take(s, 12);
-      epochs(batches.map((b) => b.unlabelled.index), 100, split.unlabelled);
+      epochs(batches.map((b) => b.unlabelled!.index), 100, split.unlabelled);
       const d = 28 * 28;
       const b = batches[5];
-      b.unlabelled.index.forEach((g, j) => {
+      b.unlabelled!.index.forEach((g, j) => {
         const want = train.images.subarray(16 + g * d, 16 + (g + 1) * d);
-        const got = b.unlabelled.images.subarray(j * d, (j + 1) * d);
+        const got = b.unlabelled!.images.subarray(j * d, (j + 1) * d);
         assert(got.every((v, i) => Math.abs(v - want[i] / 255) < 1e-6), `record ${g}`);
       });
       // the labelled part indexes the labelled subset
@@ -339,7 +339,7 @@ Deno.test("disk stream: chunks from raw IDX and CIFAR files, every sample once p
     });
     try {
       epochs(
-        (await take(cs, 7)).map((b) => b.unlabelled.index),
+        (await take(cs, 7)).map((b) => b.unlabelled!.index),
         35,
         Int32Array.from({ length: 35 }, (_, i) => i),
       );

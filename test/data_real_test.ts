@@ -61,7 +61,7 @@ Deno.test({
 
 async function data(...args: string[]) {
   const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", new URL("../src/data/main.ts", import.meta.url).pathname, ...args],
+    args: ["run", "--allow-all", new URL("../src/cli/data.ts", import.meta.url).pathname, ...args],
     stdout: "piped",
     stderr: "piped",
   }).output();

@@ -35,9 +35,7 @@ Deno.test("a normalized generator moves every sample by exactly its radius, with
     const radius = 0.1;
     const g = mlpGenerator(be, new Rng(5), 2, [16], 4, {
       zDim: 3,
-      output: "normalized",
-      bound: 0.3,
-      radius,
+      output: { mode: "normalized", radius, center: false },
     });
     const x = ops.randn(be, [32, 2], new Rng(6));
     const xg = g.forward(x);

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { encodePng } from "../src/report/png.ts";
 import { Canvas } from "../src/report/canvas.ts";
-import { markdownTable, type Row } from "../src/cli/reproduce.ts";
+import { markdownTable } from "../src/cli/reproduce.ts";
+import type { Table } from "../src/registry/registry.ts";
 
 /** Reads back what encodePng wrote: the chunks (checking each CRC) and the inflated rows. */
 async function decodePng(png: Uint8Array) {
@@ -61,11 +62,13 @@ Deno.test("canvas text draws the glyphs it knows", () => {
 });
 
 Deno.test("the reproduce table shows mean ± sample std beside the paper", () => {
-  const rows: Row[] = [{
-    label: "m",
-    args: [],
-    paper: { "0.01": "0.00 ± 0.00", "0.06": "1.00 ± 2.00" },
-  }];
-  const t = markdownTable(rows, new Map([["0|0.01", [1, 3]], ["0|0.06", [2, 2, 2]]]));
+  const table: Table = {
+    title: "t",
+    columns: [{ label: "noise 0.01", args: [] }, { label: "noise 0.06", args: [] }],
+    rows: [{ label: "m", args: [], paper: ["0.00 ± 0.00", "1.00 ± 2.00"] }],
+    seeds: 2,
+  };
+  const t = markdownTable(table, new Map([["0|0", [1, 3]], ["0|1", [2, 2, 2]]]));
+  assert.match(t, /^\| model \| noise 0\.01: ours \| paper \| noise 0\.06: ours \| paper \|/);
   assert.match(t, /\| m \| 2\.00 ± 1\.41 \| 0\.00 ± 0\.00 \| 2\.00 ± 0\.00 \| 1\.00 ± 2\.00 \|/);
 });

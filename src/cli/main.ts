@@ -1,104 +1,116 @@
 /**
- * `deno task train`: resolves the configuration (defaults, preset, --config,
- * flags), builds the experiment, trains with progress output, and writes the
- * run folder. User mistakes print one line and exit with code 2.
+ * `deno task train`: resolves the run (its preset, then --config, then the
+ * flags, through the registry), builds the experiment, trains with progress
+ * output, and writes the run folder. User mistakes print one line and exit
+ * with code 2.
  * @module
  */
-import { BuildError } from "../../build.ts";
 import type { Backend } from "../backend/backend.ts";
 import { openBackend } from "../backend/mod.ts";
 import { trainLoop } from "../methods/loop.ts";
 import { loadCheckpoint, saveCheckpoint } from "../nn/checkpoint.ts";
+import type { RunConfig } from "../registry/config.ts";
+import { BUILTIN, type Registry } from "../registry/mod.ts";
+import type { Experiment } from "../registry/registry.ts";
+import { fileValues, resolveRun, runTable } from "../registry/resolve.ts";
+import { setup } from "../registry/setup.ts";
 import { writePng } from "../report/png.ts";
 import { UserError } from "../util/errors.ts";
-import {
-  checkPartial,
-  type Config,
-  configFileValues,
-  defaults,
-  helpText,
-  parseArgs,
-} from "./config.ts";
-import { circlesPanel, type Experiment, setup } from "./experiment.ts";
-import { presetFor, PRESETS } from "./presets.ts";
+import type { OptionSpec, Value } from "../util/options.ts";
+import { parseFlags, runMain } from "./args.ts";
 import { Progress } from "./progress.ts";
+import { runHelp } from "./run_help.ts";
 import { readJson, RunDir, writeJsonAtomic } from "./run.ts";
 
-/** The configuration a command line asks for, and where it came from. */
-export async function resolveConfig(
-  args: string[],
-): Promise<
-  {
-    cfg: Config;
-    preset: string | null;
-    resume: RunDir | null;
-    stopAfter: number | null;
-    help: boolean;
-  }
-> {
-  const parsed = parseArgs(args);
-  if (parsed.help) {
-    return { cfg: defaults(), preset: null, resume: null, stopAfter: null, help: true };
-  }
-  if (parsed.resume) {
-    if (Object.keys(parsed.values).length || parsed.config || parsed.preset) {
-      throw new UserError(
-        "Cannot combine --resume with other options: a resumed run keeps its saved configuration",
-      );
-    }
-    const run = RunDir.open(parsed.resume);
-    const saved = checkPartial(
-      configFileValues(await readJson(run.config), run.config),
-      run.config,
-    );
-    return {
-      cfg: { ...defaults(), ...saved },
-      preset: null,
-      resume: run,
-      stopAfter: parsed.stopAfter,
-      help: false,
-    };
-  }
-  const fromFile = parsed.config
-    ? checkPartial(configFileValues(await readJson(parsed.config), parsed.config), parsed.config)
-    : {};
-  const pick = <K extends keyof Config>(k: K): Config[K] =>
-    (parsed.values[k] as Config[K]) ?? fromFile[k] ?? defaults()[k];
-  const found = presetFor(parsed.preset, pick("dataset"), pick("method"));
-  if (parsed.preset && !found) {
-    throw new UserError(
-      `Cannot use --preset ${parsed.preset}: no such preset (presets: ${
-        Object.keys(PRESETS).join(", ")
-      })`,
-    );
-  }
-  const cfg = {
-    ...defaults(),
-    ...(found?.[1].values ?? {}),
-    ...fromFile,
-    ...(parsed.values as Partial<Config>),
-  };
-  return {
-    cfg,
-    preset: found?.[0] ?? null,
-    resume: null,
-    stopAfter: parsed.stopAfter,
-    help: false,
-  };
+/** The flags of `train` that are not options of the run. */
+const META: Record<string, OptionSpec> = {
+  preset: {
+    kind: "string",
+    metavar: "NAME",
+    help: "start from this preset (default: <dataset>-<method>; list below)",
+  },
+  config: {
+    kind: "string",
+    metavar: "FILE",
+    help: "a JSON object of options (camelCase or kebab-case keys); flags override it",
+  },
+  resume: {
+    kind: "string",
+    metavar: "DIR",
+    help: "continue the run in DIR from its last checkpoint (with no run options)",
+  },
+  stopAfter: {
+    kind: "int",
+    min: 1,
+    max: 1e9,
+    help: "stop after N iterations, as an interruption would; --resume continues",
+  },
+};
+
+/** The run a command line describes. */
+export interface TrainRequest {
+  cfg: RunConfig;
+  /** The folder of a run to continue. */
+  resume: RunDir | null;
+  stopAfter: number | null;
+  help: boolean;
 }
 
-/** Trains as the command line says; returns the final test error. */
-export async function train(args: string[]): Promise<number | null> {
-  const { cfg, preset, resume, stopAfter, help } = await resolveConfig(args);
+/** The configuration saved in a run folder, as the run resolved it. */
+async function savedRun(reg: Registry, run: RunDir): Promise<RunConfig> {
+  return resolveRun(reg, { file: fileValues(reg, await readJson(run.config), run.config) });
+}
+
+/** Resolves a `train` command line against a registry. */
+export async function resolveTrain(args: string[], reg: Registry): Promise<TrainRequest> {
+  const table = runTable(reg);
+  const specs = Object.fromEntries([...table].map(([k, o]) => [k, o.spec]));
+  const parsed = parseFlags(args, { ...specs, ...META });
+  const flags: Record<string, Value> = {};
+  for (const [k, v] of Object.entries(parsed.values)) if (!(k in META)) flags[k] = v;
+  const meta = parsed.values as Record<string, Value | undefined>;
+  const stopAfter = (meta.stopAfter as number | undefined) ?? null;
+  if (meta.resume) {
+    if (Object.keys(flags).length || meta.config || meta.preset) {
+      throw new UserError(
+        "Cannot combine --resume with run options: a resumed run keeps its saved configuration",
+      );
+    }
+    const run = RunDir.open(meta.resume as string);
+    return { cfg: await savedRun(reg, run), resume: run, stopAfter, help: parsed.help };
+  }
+  const config = meta.config as string | undefined;
+  const file = config ? fileValues(reg, await readJson(config), config) : undefined;
+  const cfg = resolveRun(reg, { preset: meta.preset as string | undefined, file, flags });
+  return { cfg, resume: null, stopAfter, help: parsed.help };
+}
+
+/** The --help text of `train` for the run a command line describes. */
+export function trainHelp(reg: Registry, cfg: RunConfig): string {
+  return runHelp(reg, cfg, META);
+}
+
+/**
+ * Trains as the command line says, with the data sets and methods of `reg`;
+ * returns the final test error (NaN when stopped early, null for --help).
+ */
+export async function train(args: string[], reg: Registry = BUILTIN): Promise<number | null> {
+  const { cfg, resume, stopAfter, help } = await resolveTrain(args, reg);
   if (help) {
-    console.log(helpText(Object.keys(PRESETS)));
+    console.log(trainHelp(reg, cfg));
     return null;
   }
-  const be = await openBackend(cfg.backend, { threads: cfg.threads, tf32: cfg.tf32 });
-  const run = resume ?? RunDir.create(cfg.out ?? RunDir.defaultPath(cfg.dataset, cfg.method));
-  const exp = await setup(be, cfg);
+  const be = await openBackend(cfg.string("backend") as "cpu" | "cuda" | "auto", {
+    threads: cfg.has("threads") ? cfg.number("threads") : 0,
+    tf32: cfg.has("tf32") ? cfg.bool("tf32") : true,
+  });
+  const run = resume ??
+    RunDir.create(
+      cfg.path("out") ?? RunDir.defaultPath(cfg.string("dataset"), cfg.string("method")),
+    );
+  const exp = await setup(be, reg, cfg);
   try {
-    return await trainExperiment(exp, cfg, run, resume !== null, stopAfter, preset, be);
+    return await trainExperiment(exp, cfg, run, resume !== null, stopAfter, be);
   } finally {
     exp.data.close?.();
   }
@@ -106,11 +118,10 @@ export async function train(args: string[]): Promise<number | null> {
 
 async function trainExperiment(
   exp: Experiment,
-  cfg: Config,
+  cfg: RunConfig,
   run: RunDir,
   resume: boolean,
   stopAfter: number | null,
-  preset: string | null,
   be: Backend,
 ): Promise<number> {
   const state = {
@@ -118,6 +129,8 @@ async function trainExperiment(
     optimizers: exp.method.optimizers,
     rngs: { ...exp.method.rngs, ...exp.data.rngs },
   };
+  const iterations = cfg.number("iterations");
+  const [dataset, method] = [cfg.string("dataset"), cfg.string("method")];
   let start = 0;
   let elapsed = 0;
   if (resume) {
@@ -129,22 +142,26 @@ async function trainExperiment(
     await exp.data.skip?.(start);
     elapsed = saved.seconds;
     await run.truncateMetrics(start);
-    console.log(`resuming ${run.path} at iteration ${start}/${cfg.iterations}`);
+    console.log(`resuming ${run.path} at iteration ${start}/${iterations}`);
   } else {
-    await writeJsonAtomic(run.config, { ...cfg, out: run.path });
+    await writeJsonAtomic(run.config, { preset: cfg.preset, ...cfg.values, out: run.path });
     console.log(
-      `run ${run.path}: ${cfg.method} on ${cfg.dataset}${
-        preset ? ` (preset ${preset})` : ""
-      }, ${cfg.iterations} iterations, backend ${be.name}`,
+      `run ${run.path}: ${method} on ${dataset} (preset ${cfg.preset}), ${iterations} iterations, backend ${be.name}`,
     );
   }
-  const progress = new Progress(cfg.iterations);
+  const progress = new Progress(iterations);
   const t0 = performance.now();
   const seconds = () => elapsed + (performance.now() - t0) / 1000;
   const error = await trainLoop(
     exp.method,
     exp.data,
-    { ...cfg, stopAfter: stopAfter ?? undefined },
+    {
+      iterations,
+      logInterval: cfg.number("logInterval"),
+      evalInterval: cfg.number("evalInterval"),
+      checkpointInterval: cfg.number("checkpointInterval"),
+      stopAfter: stopAfter ?? undefined,
+    },
     start,
     {
       log: (iteration, metrics, rate) => {
@@ -162,45 +179,30 @@ async function trainExperiment(
   progress.finish();
   if (Number.isNaN(error)) {
     console.log(
-      `stopped at iteration ${stopAfter}/${cfg.iterations}; continue with: deno task train --resume ${run.path}`,
+      `stopped at iteration ${stopAfter}/${iterations}; continue with: deno task train --resume ${run.path}`,
     );
     return error;
   }
   const summary = {
     test_error: error,
-    iterations: cfg.iterations,
+    iterations,
     seconds: seconds(),
-    method: cfg.method,
-    dataset: cfg.dataset,
-    preset,
+    method,
+    dataset,
+    preset: cfg.preset,
   };
   await writeJsonAtomic(run.summary, summary);
-  if (cfg.figure && cfg.dataset === "circles") {
-    const panel = circlesPanel(be, exp, cfg, 360, `${cfg.method} noise ${cfg.noise}`);
+  const noise = cfg.has("noise") ? ` (noise ${cfg.number("noise")})` : "";
+  if (exp.dataset.figure && cfg.bool("figure")) {
+    const panel = exp.dataset.figure(be, exp, cfg, 360, `${method}${noise}`);
     await writePng(run.file("boundary.png"), panel.rgb, panel.width, panel.height);
   }
   console.log(
-    `${cfg.dataset} ${
-      cfg.dataset === "circles" ? `(noise ${cfg.noise}) ` : ""
-    }${cfg.method}: test error ${error.toFixed(2)}% after ${cfg.iterations} iterations (${
-      seconds().toFixed(1)
-    } s); run folder ${run.path}`,
+    `${dataset}${noise} ${method}: test error ${
+      error.toFixed(2)
+    }% after ${iterations} iterations (${seconds().toFixed(1)} s); run folder ${run.path}`,
   );
   return error;
 }
 
-if (import.meta.main) {
-  try {
-    await train(Deno.args);
-  } catch (e) {
-    if (e instanceof UserError) {
-      console.error(`error: ${e.message}`);
-      Deno.exit(2);
-    }
-    if (e instanceof BuildError) {
-      console.error(`error: ${e.message}`);
-      Deno.exit(1);
-    }
-    throw e;
-  }
-}
+if (import.meta.main) await runMain(async (args) => void await train(args));

@@ -1,79 +1,40 @@
 /**
- * `deno task reproduce circles`: the paper's two-circles table. Every model
- * of the table at both noise levels over several seeds, run as parallel
- * single-threaded `train` processes; prints a markdown table of mean +- std
- * beside the paper's numbers and draws one decision boundary per model and
- * data set (seed 1).
+ * `deno task reproduce NAME`: one of the paper's tables, as the registry's
+ * data sets declare them. Every row x column x seed is a `train` run in a
+ * subprocess (single-threaded, several at a time); prints a markdown table of
+ * mean ± sample std beside the paper's numbers and, where the data set draws
+ * figures, one panel per row and column (seed 1).
  * @module
  */
-import { parseArgs } from "node:util";
-import { BuildError } from "../../build.ts";
 import { createCpuBackend } from "../backend/cpu.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { BUILTIN, type Registry } from "../registry/mod.ts";
+import type { Table } from "../registry/registry.ts";
+import { fileValues, resolveRun } from "../registry/resolve.ts";
+import { setup } from "../registry/setup.ts";
 import { grid } from "../report/boundary.ts";
 import { writePng } from "../report/png.ts";
 import { UserError } from "../util/errors.ts";
-import { checkPartial, type Config, configFileValues, defaults } from "./config.ts";
-import { circlesPanel, setup } from "./experiment.ts";
+import type { OptionSpec } from "../util/options.ts";
+import { helpText, parseFlags, runMain } from "./args.ts";
 import { readJson, writeJsonAtomic } from "./run.ts";
 
-/** One row of the table: a label, the train flags, and the paper's numbers per noise level. */
-export interface Row {
-  label: string;
-  args: string[];
-  paper: Record<string, string>;
+/** Every table of a registry by name, with its data set. */
+export function tables(reg: Registry): Map<string, { table: Table; dataset: string }> {
+  const out = new Map<string, { table: Table; dataset: string }>();
+  for (const [dataset, entry] of Object.entries(reg.datasets)) {
+    for (const [name, table] of Object.entries(entry.tables ?? {})) {
+      out.set(name, { table, dataset });
+    }
+  }
+  return out;
 }
-
-/** The paper's rows, plus the references we add (supervised only, the literal reading). */
-export const CIRCLES_ROWS: Row[] = [
-  {
-    label: "supervised (8 labels)",
-    args: ["--preset", "circles-supervised"],
-    paper: { "0.01": "-", "0.06": "-" },
-  },
-  {
-    label: "VAT eps=0.1",
-    args: ["--preset", "circles-vat", "--eps", "0.1"],
-    paper: { "0.01": "0.00 ± 0.00", "0.06": "24.61 ± 4.58" },
-  },
-  {
-    label: "VAT eps=1.0",
-    args: ["--preset", "circles-vat", "--eps", "1.0"],
-    paper: { "0.01": "4.59 ± 5.64", "0.06": "5.10 ± 4.28" },
-  },
-  {
-    label: "ours lambda=1.0, literal",
-    args: ["--preset", "circles-advgen-literal"],
-    paper: { "0.01": "0.00 ± 0.00", "0.06": "4.75 ± 5.31" },
-  },
-  {
-    label: "ours, our settings",
-    args: ["--preset", "circles-advgen"],
-    paper: { "0.01": "0.00 ± 0.00", "0.06": "4.75 ± 5.31" },
-  },
-];
-
-export const NOISES = ["0.01", "0.06"];
 
 /** Runs `train` with `args` in a subprocess; returns the test error from the run's summary. */
 async function runOne(args: string[], out: string): Promise<number> {
   const main = new URL("./main.ts", import.meta.url).pathname;
   const r = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      main,
-      ...args,
-      "--out",
-      out,
-      "--threads",
-      "1",
-      "--no-figure",
-      "--log-interval",
-      "100000",
-      "--eval-interval",
-      "100000",
-    ],
+    args: ["run", "--allow-all", main, ...args, "--out", out],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -103,44 +64,56 @@ function meanStd(xs: number[]): [number, number] {
   return [m, Math.sqrt(v)];
 }
 
-/** Runs every row x noise x seed; returns the errors, keyed "row|noise", in seed order. */
+/** The flags every table run adds: one thread, no figure, no logging or evaluation on the way. */
+function quietArgs(reg: Registry, dataset: string): string[] {
+  return [
+    "--threads",
+    "1",
+    ...(reg.datasets[dataset].figure ? ["--no-figure"] : []),
+    "--log-interval",
+    "1000000000",
+    "--eval-interval",
+    "1000000000",
+  ];
+}
+
+/** Runs every row x column x seed; returns the errors, keyed "row|column", in seed order. */
 export async function runTable(
-  rows: Row[],
+  reg: Registry,
+  table: Table,
+  dataset: string,
   seeds: number,
   jobs: number,
   outDir: string,
-  extra: string[] = [],
   onDone?: (done: number, total: number) => void,
 ): Promise<Map<string, number[]>> {
-  const tasks: { key: string; seed: number; run: () => Promise<number> }[] = [];
+  const tasks: { key: string; run: () => Promise<number> }[] = [];
   let done = 0;
-  rows.forEach((row, r) => {
-    for (const noise of NOISES) {
+  table.rows.forEach((row, r) => {
+    table.columns.forEach((column, c) => {
       for (let seed = 1; seed <= seeds; seed++) {
-        const out = `${outDir}/${r}-${noise}-${seed}`;
+        const out = `${outDir}/${r}-${c}-${seed}`;
         tasks.push({
-          key: `${r}|${noise}`,
-          seed,
+          key: `${r}|${c}`,
           run: async () => {
             try {
               await Deno.remove(out, { recursive: true });
             } catch { /* a new folder */ }
             const e = await runOne([
               ...row.args,
-              "--noise",
-              noise,
+              ...column.args,
               "--seed",
               String(seed),
               "--data-seed",
               String(seed),
-              ...extra,
+              ...quietArgs(reg, dataset),
             ], out);
             onDone?.(++done, tasks.length);
             return e;
           },
         });
       }
-    }
+    });
   });
   const errors = await pool(tasks.map((t) => t.run), jobs);
   const byKey = new Map<string, number[]>();
@@ -149,105 +122,107 @@ export async function runTable(
 }
 
 /** The markdown table of a finished runTable. */
-export function markdownTable(rows: Row[], errors: Map<string, number[]>): string {
-  const lines = [
-    "| model | noise 0.01: ours | paper | noise 0.06: ours | paper |",
-    "|---|---|---|---|---|",
-  ];
-  rows.forEach((row, r) => {
-    const cells = NOISES.flatMap((n) => {
-      const [m, s] = meanStd(errors.get(`${r}|${n}`) ?? []);
-      return [`${m.toFixed(2)} ± ${s.toFixed(2)}`, row.paper[n]];
+export function markdownTable(table: Table, errors: Map<string, number[]>): string {
+  const head = table.columns.flatMap((c) => [`${c.label}: ours`, "paper"]);
+  const lines = [`| model | ${head.join(" | ")} |`, `|---|${head.map(() => "---|").join("")}`];
+  table.rows.forEach((row, r) => {
+    const cells = table.columns.flatMap((_, c) => {
+      const [m, s] = meanStd(errors.get(`${r}|${c}`) ?? []);
+      return [`${m.toFixed(2)} ± ${s.toFixed(2)}`, row.paper[c]];
     });
     lines.push(`| ${row.label} | ${cells.join(" | ")} |`);
   });
   return lines.join("\n");
 }
 
-/** One panel per row and noise level, from the seed-1 runs. */
-async function figure(rows: Row[], errors: Map<string, number[]>, outDir: string): Promise<string> {
+/** One panel per row and column, from the seed-1 runs. */
+async function figure(
+  reg: Registry,
+  table: Table,
+  dataset: string,
+  errors: Map<string, number[]>,
+  outDir: string,
+): Promise<string | null> {
+  const entry = reg.datasets[dataset];
+  if (!entry.figure) return null;
   const be = await createCpuBackend("f32");
   const panels = [];
-  for (const noise of NOISES) {
-    for (let r = 0; r < rows.length; r++) {
-      const dir = `${outDir}/${r}-${noise}-1`;
-      const cfg: Config = {
-        ...defaults(),
-        ...checkPartial(configFileValues(await readJson(`${dir}/config.json`), dir), dir),
-      };
-      const exp = await setup(be, cfg);
+  for (let c = 0; c < table.columns.length; c++) {
+    for (let r = 0; r < table.rows.length; r++) {
+      const dir = `${outDir}/${r}-${c}-1`;
+      const cfg = resolveRun(reg, {
+        file: fileValues(reg, await readJson(`${dir}/config.json`), `${dir}/config.json`),
+      });
+      const exp = await setup(be, reg, cfg);
       await loadCheckpoint(`${dir}/checkpoint.bin`, {
         modules: exp.method.modules,
         optimizers: {},
         rngs: {},
       }, be);
-      const err = errors.get(`${r}|${noise}`)![0];
-      const label = rows[r].label.replace(/ \(.*\)|, our settings/, "").replace("lambda", "L");
-      panels.push(circlesPanel(be, exp, cfg, 240, `${label} N=${noise} ${err.toFixed(1)}%`));
+      const err = errors.get(`${r}|${c}`)![0];
+      const label = table.rows[r].label.replace(/ \(.*\)|, our settings/, "").replace(
+        "lambda",
+        "L",
+      );
+      const column = table.columns[c].label.replace("noise ", "N=");
+      panels.push(entry.figure(be, exp, cfg, 240, `${label} ${column} ${err.toFixed(1)}%`));
     }
   }
-  const fig = grid(panels, rows.length);
-  const path = `${outDir}/circles.png`;
+  const fig = grid(panels, table.rows.length);
+  const path = `${outDir}/${dataset}.png`;
   await writePng(path, fig.rgb, fig.width, fig.height);
   return path;
 }
 
-async function main(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      seeds: { type: "string", default: "10" },
-      jobs: { type: "string", default: String(navigator.hardwareConcurrency ?? 2) },
-      out: { type: "string", default: "runs/reproduce-circles" },
-      help: { type: "boolean", default: false },
-    },
-  });
-  if (values.help || positionals[0] !== "circles") {
-    if (!values.help) {
-      throw new UserError(
-        `Cannot reproduce '${positionals[0] ?? ""}': the experiments are: circles`,
-      );
-    }
-    console.log(
-      "usage: deno task reproduce circles [--seeds 10] [--jobs N] [--out runs/reproduce-circles]",
-    );
+const OPTIONS: Record<string, OptionSpec> = {
+  seeds: { kind: "int", min: 1, max: 1000, help: "seeds per cell (default: the table's)" },
+  jobs: {
+    kind: "int",
+    min: 1,
+    max: 1024,
+    default: navigator.hardwareConcurrency ?? 2,
+    help: "runs at a time",
+  },
+  out: {
+    kind: "string",
+    metavar: "DIR",
+    help: "folder of the runs and the table (default runs/reproduce-<name>)",
+  },
+};
+
+async function main(args: string[], reg: Registry = BUILTIN): Promise<void> {
+  const known = tables(reg);
+  const names = [...known.keys()].join(", ");
+  const parsed = parseFlags(args, OPTIONS, { min: 0, max: 1, what: `a table name (${names})` });
+  if (parsed.help) {
+    console.log(helpText(
+      "deno task reproduce NAME [flags]",
+      `Runs one of the paper's tables over several seeds. Tables: ${names}.`,
+      OPTIONS,
+    ));
     return;
   }
-  const seeds = Number(values.seeds), jobs = Number(values.jobs);
-  if (!Number.isInteger(seeds) || seeds < 1) {
-    throw new UserError(`Cannot use --seeds ${values.seeds}: expected an integer >= 1`);
+  const name = parsed.positionals[0];
+  const found = name === undefined ? undefined : known.get(name);
+  if (!found) {
+    throw new UserError(`Cannot reproduce '${name ?? ""}': the tables are: ${names}`);
   }
-  if (!Number.isInteger(jobs) || jobs < 1) {
-    throw new UserError(`Cannot use --jobs ${values.jobs}: expected an integer >= 1`);
-  }
+  const { table, dataset } = found;
+  const seeds = (parsed.values.seeds as number | undefined) ?? table.seeds;
+  const jobs = parsed.values.jobs as number;
+  const out = (parsed.values.out as string | undefined) ?? `runs/reproduce-${name}`;
   const t0 = performance.now();
-  const errors = await runTable(CIRCLES_ROWS, seeds, jobs, values.out, [], (d, n) => {
-    if (d % 10 === 0 || d === n) {
-      console.log(`${d}/${n} runs (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
-    }
+  const secs = () => ((performance.now() - t0) / 1000).toFixed(0);
+  const errors = await runTable(reg, table, dataset, seeds, jobs, out, (d, n) => {
+    if (d % 10 === 0 || d === n) console.log(`${d}/${n} runs (${secs()} s)`);
   });
-  const table = markdownTable(CIRCLES_ROWS, errors);
-  await Deno.writeTextFile(`${values.out}/table.md`, table + "\n");
-  await writeJsonAtomic(`${values.out}/errors.json`, Object.fromEntries(errors));
-  const png = await figure(CIRCLES_ROWS, errors, values.out);
-  console.log(
-    `\nTwo circles, test error % (mean ± std over ${seeds} seeds; ${
-      ((performance.now() - t0) / 1000).toFixed(0)
-    } s)\n`,
-  );
-  console.log(table);
-  console.log(`\nfigure: ${png}\ntable: ${values.out}/table.md`);
+  const markdown = markdownTable(table, errors);
+  await Deno.writeTextFile(`${out}/table.md`, markdown + "\n");
+  await writeJsonAtomic(`${out}/errors.json`, Object.fromEntries(errors));
+  const png = await figure(reg, table, dataset, errors, out);
+  console.log(`\n${table.title} (mean ± std over ${seeds} seeds; ${secs()} s)\n`);
+  console.log(markdown);
+  console.log(`${png ? `\nfigure: ${png}` : ""}\ntable: ${out}/table.md`);
 }
 
-if (import.meta.main) {
-  try {
-    await main(Deno.args);
-  } catch (e) {
-    if (e instanceof UserError || e instanceof BuildError) {
-      console.error(`error: ${e.message}`);
-      Deno.exit(2);
-    }
-    throw e;
-  }
-}
+if (import.meta.main) await runMain((args) => main(args));

@@ -19,7 +19,7 @@ import {
   source,
   type SourceFile,
   verifyFile,
-} from "./sources.ts";
+} from "./catalog.ts";
 
 /** Options of {@linkcode ensureFiles}. */
 export interface EnsureOptions extends DownloadOptions {

@@ -7,17 +7,9 @@
  * @module
  */
 import type { Backend } from "../backend/backend.ts";
-import { scope, Tensor } from "../autograd/tensor.ts";
-import * as ops from "../ops/mod.ts";
-import type { Module } from "../nn/module.ts";
-import type { Batch, DataSource } from "./source.ts";
+import { Tensor } from "../autograd/tensor.ts";
 import { randn, randUniform, Rng } from "../ops/random.ts";
-
-/** Points (n, 2) and labels (n). */
-export interface Points {
-  x: Tensor;
-  y: Tensor;
-}
+import type { Points, PointsSplit } from "./points.ts";
 
 /** n points, alternating classes (so any prefix is balanced), all coordinates times `scale`. */
 export function circles(backend: Backend, n: number, noise: number, rng: Rng, scale = 1): Points {
@@ -42,59 +34,11 @@ export function circlesSplit(
   dataSeed: number,
   scale = 1,
   labels = 8,
-) {
+): PointsSplit {
   const rng = new Rng(dataSeed);
   return {
     labelled: circles(backend, labels, noise, rng.fork(), scale),
     unlabelled: circles(backend, 1500, noise, rng.fork(), scale),
     test: circles(backend, 1000, noise, rng.fork(), scale),
   };
-}
-
-/** The two-circles source of the training loop: all labelled points, a (sub)set of unlabelled ones. */
-export class CirclesSource implements DataSource {
-  readonly rngs: Record<string, Rng>;
-  readonly #split: ReturnType<typeof circlesSplit>;
-  readonly #ulBatch: number;
-  readonly #rng: Rng;
-  /** A host copy of the unlabelled points, to gather minibatches from. */
-  readonly #hostUnlabelled: ArrayLike<number>;
-
-  constructor(
-    split: ReturnType<typeof circlesSplit>,
-    ulBatchSize: number,
-    rng: Rng,
-  ) {
-    this.#split = split;
-    this.#ulBatch = Math.min(ulBatchSize, split.unlabelled.y.size);
-    this.#rng = rng;
-    this.rngs = { unlabelled: rng };
-    this.#hostUnlabelled = split.unlabelled.x.toArray();
-  }
-
-  get split(): ReturnType<typeof circlesSplit> {
-    return this.#split;
-  }
-
-  next(): Batch {
-    const { labelled, unlabelled } = this.#split;
-    const n = unlabelled.y.size;
-    if (this.#ulBatch === n) return { xl: labelled.x, yl: labelled.y, xul: unlabelled.x };
-    // A uniform sample without replacement: the smallest of n uniform keys.
-    const be = unlabelled.x.backend;
-    const keys = randUniform(be, [n], this.#rng).toArray();
-    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => keys[a] - keys[b]);
-    const all = this.#hostUnlabelled;
-    const xs = new Float64Array(this.#ulBatch * 2);
-    for (let i = 0; i < this.#ulBatch; i++) {
-      xs[2 * i] = all[2 * order[i]];
-      xs[2 * i + 1] = all[2 * order[i] + 1];
-    }
-    return { xl: labelled.x, yl: labelled.y, xul: Tensor.from(be, xs, [this.#ulBatch, 2]) };
-  }
-
-  testError(model: Module): number {
-    const { x, y } = this.#split.test;
-    return scope(() => (ops.countErrors(model.forward(x), y).item() / y.size) * 100);
-  }
 }

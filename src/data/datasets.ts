@@ -20,7 +20,7 @@ import { readMaybeGzip, sha256 } from "./io.ts";
 import { readMat } from "./mat.ts";
 import { dataKernels } from "./native.ts";
 import { applyZca, cachedZca, dataKey } from "./preprocess.ts";
-import { cacheDir, type DatasetName, source, type SourceFile } from "./sources.ts";
+import { cacheDir, type DatasetName, source, type SourceFile } from "./catalog.ts";
 
 /** Images (n, c, h, w) and their labels. */
 export interface ImageSet {

@@ -11,7 +11,7 @@ import { ensureFiles, type EnsureOptions } from "./cache.ts";
 import type { ImageSet } from "./datasets.ts";
 import { isGzip } from "./io.ts";
 import type { DataKernels } from "./native.ts";
-import type { DatasetName } from "./sources.ts";
+import type { DatasetName } from "./catalog.ts";
 
 /** Where records lie in a file: record i at offset + i * stride. */
 export interface RecordPlace {

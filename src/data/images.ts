@@ -11,7 +11,7 @@ import * as ops from "../ops/mod.ts";
 import type { Rng } from "../ops/random.ts";
 import type { Dataset } from "./datasets.ts";
 import type { Batch, DataSource } from "./source.ts";
-import type { Batch as HostBatch, BatchStream } from "./stream.ts";
+import type { BatchStream, HostBatch } from "./stream.ts";
 
 /** Test rows evaluated per forward pass. */
 const EVAL_CHUNK = 1000;
@@ -41,7 +41,7 @@ export class ImageSource implements DataSource {
     return {
       xl: Tensor.from(be, b.labelled.images, b.labelled.shape),
       yl: Tensor.from(be, b.labelled.labels, [b.labelled.labels.length]),
-      xul: Tensor.from(be, b.unlabelled.images, b.unlabelled.shape),
+      xul: b.unlabelled && Tensor.from(be, b.unlabelled.images, b.unlabelled.shape),
     };
   }
 

@@ -15,9 +15,9 @@ export type { Dataset, ImageSet, LoadOptions, SvhnScaling } from "./datasets.ts"
 export { splitTrain, subset } from "./split.ts";
 export type { Split, SplitOptions } from "./split.ts";
 export { augmentFor, openDiskStream, openStream } from "./stream.ts";
-export type { Batch, BatchPart, BatchStream, StreamOptions, StreamStats } from "./stream.ts";
+export type { BatchPart, BatchStream, HostBatch, StreamOptions, StreamStats } from "./stream.ts";
 export { diskRecords, readDiskLabels, readDiskRows } from "./disk.ts";
 export type { DiskRecords } from "./disk.ts";
 export { ensureFiles, verifyDataset } from "./cache.ts";
-export { DATA_DIR_ENV, type DatasetName, DATASETS } from "./sources.ts";
+export { DATA_DIR_ENV, type DatasetName, DATASETS } from "./catalog.ts";
 export { dataKernels } from "./native.ts";

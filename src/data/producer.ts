@@ -40,6 +40,7 @@ export interface ProducerConfig {
   labelled: MemorySource;
   unlabelled: MemorySource | DiskSource;
   labelledBatch: number;
+  /** Unlabelled samples per batch; 0 for batches of labelled samples only. */
   unlabelledBatch: number;
   /** Seed of the batch order and augmentation (the training seed). */
   seed: number;
@@ -59,11 +60,11 @@ export interface BatchPart {
   shape: [number, number, number, number];
 }
 
-/** One training step's data. */
-export interface Batch {
+/** One training step's data, in host memory (null unlabelled part: none asked for). */
+export interface HostBatch {
   step: number;
   labelled: BatchPart & { labels: Float32Array<ArrayBuffer> };
-  unlabelled: BatchPart;
+  unlabelled: BatchPart | null;
 }
 
 interface Segment {
@@ -193,20 +194,21 @@ class DiskCursor implements Cursor {
 /** Makes batches one after the other. */
 export class BatchProducer {
   readonly #labelled: Cursor;
-  readonly #unlabelled: Cursor;
+  readonly #unlabelled: Cursor | null;
   readonly #augment: DataRng;
   #step = 0;
 
   constructor(readonly config: ProducerConfig, readonly kernels: DataKernels) {
     const { seed } = config;
     for (
-      const [k, v] of [["labelledBatch", config.labelledBatch], [
+      const [k, v, low] of [["labelledBatch", config.labelledBatch, 1], [
         "unlabelledBatch",
         config.unlabelledBatch,
+        0,
       ]] as const
     ) {
-      if (!Number.isInteger(v) || v < 1) {
-        throw new Error(`Cannot make batches: ${k} must be >= 1, got ${v}`);
+      if (!Number.isInteger(v) || v < low) {
+        throw new Error(`Cannot make batches: ${k} must be >= ${low}, got ${v}`);
       }
     }
     if (!config.labelled.labels) {
@@ -214,7 +216,9 @@ export class BatchProducer {
     }
     this.#labelled = new MemoryCursor(config.labelled, new DataRng(seed, Streams.labelled));
     const u = config.unlabelled;
-    this.#unlabelled = u.kind === "memory"
+    this.#unlabelled = config.unlabelledBatch === 0
+      ? null
+      : u.kind === "memory"
       ? new MemoryCursor(u, new DataRng(seed, Streams.unlabelled))
       : new DiskCursor(u, kernels, new DataRng(seed, Streams.unlabelled));
     this.#augment = new DataRng(seed, Streams.augment);
@@ -255,17 +259,18 @@ export class BatchProducer {
   }
 
   /** The next batch. */
-  next(): Batch {
+  next(): HostBatch {
     const labelled = this.#part(this.#labelled, this.config.labelledBatch);
     const all = this.config.labelled.labels!;
     const labels = new Float32Array(labelled.index.length);
     labelled.index.forEach((g, i) => labels[i] = all[g]);
-    const unlabelled = this.#part(this.#unlabelled, this.config.unlabelledBatch);
+    const unlabelled = this.#unlabelled &&
+      this.#part(this.#unlabelled, this.config.unlabelledBatch);
     return { step: this.#step++, labelled: { ...labelled, labels }, unlabelled };
   }
 
   close(): void {
     this.#labelled.close();
-    this.#unlabelled.close();
+    this.#unlabelled?.close();
   }
 }

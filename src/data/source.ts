@@ -6,11 +6,20 @@ import type { Tensor } from "../autograd/tensor.ts";
 import type { Module } from "../nn/module.ts";
 import type { Rng } from "../ops/random.ts";
 
-/** One iteration's data on the backend: a labelled batch and an unlabelled batch. */
+/**
+ * One iteration's data on the backend: a labelled batch and an unlabelled
+ * batch (null when the method trains on labels alone).
+ */
 export interface Batch {
   xl: Tensor;
   yl: Tensor;
-  xul: Tensor;
+  xul: Tensor | null;
+}
+
+/** The unlabelled batch of a method that needs one (a bug when the source made none). */
+export function unlabelledOf(batch: Batch): Tensor {
+  if (!batch.xul) throw new Error("Cannot take the unlabelled batch: the source made none");
+  return batch.xul;
 }
 
 /** Training and test data as the loop sees it. */

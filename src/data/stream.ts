@@ -17,15 +17,16 @@ import { UserError } from "../util/errors.ts";
 import type { ImageSet } from "./datasets.ts";
 import type { DiskRecords } from "./disk.ts";
 import { dataKernels } from "./native.ts";
-import { type Batch, BatchProducer, type DiskSource, type ProducerConfig } from "./producer.ts";
+import { BatchProducer, type DiskSource, type HostBatch, type ProducerConfig } from "./producer.ts";
 import type { Split } from "./split.ts";
-import type { DatasetName } from "./sources.ts";
+import type { DatasetName } from "./catalog.ts";
 
-export type { Batch, BatchPart } from "./producer.ts";
+export type { BatchPart, HostBatch } from "./producer.ts";
 
 /** Options of {@linkcode openStream}; the keys match the command line's flags. */
 export interface StreamOptions {
   labelledBatch: number;
+  /** Unlabelled samples per batch; 0 for none. */
   unlabelledBatch: number;
   /** The training seed: batch order and augmentation. */
   seed: number;
@@ -46,7 +47,7 @@ export interface StreamStats {
 
 /** A stream of training batches; call close() when done. */
 export interface BatchStream {
-  next(): Promise<Batch>;
+  next(): Promise<HostBatch>;
   readonly stats: StreamStats;
   close(): void;
 }
@@ -70,10 +71,10 @@ function shared(a: Float32Array): Float32Array {
 }
 
 interface Slot {
-  resolve: (b: Batch) => void;
+  resolve: (b: HostBatch) => void;
   reject: (e: Error) => void;
   done: boolean;
-  promise: Promise<Batch>;
+  promise: Promise<HostBatch>;
 }
 
 class WorkerStream implements BatchStream {
@@ -89,7 +90,7 @@ class WorkerStream implements BatchStream {
   constructor(config: ProducerConfig, readonly prefetch: number) {
     this.#worker = new Worker(new URL("./stream_worker.ts", import.meta.url), { type: "module" });
     this.#worker.onmessage = (e: MessageEvent) => {
-      const msg = e.data as { type: "batch"; batch: Batch } | {
+      const msg = e.data as { type: "batch"; batch: HostBatch } | {
         type: "error";
         message: string;
         user: boolean;
@@ -117,8 +118,8 @@ class WorkerStream implements BatchStream {
   }
 
   #request(): void {
-    let resolve!: (b: Batch) => void, reject!: (e: Error) => void;
-    const promise = new Promise<Batch>((res, rej) => {
+    let resolve!: (b: HostBatch) => void, reject!: (e: Error) => void;
+    const promise = new Promise<HostBatch>((res, rej) => {
       resolve = res;
       reject = rej;
     });
@@ -129,7 +130,7 @@ class WorkerStream implements BatchStream {
     this.#worker.postMessage({ type: "next" });
   }
 
-  async next(): Promise<Batch> {
+  async next(): Promise<HostBatch> {
     if (this.#closed) throw new Error("Cannot take a batch: the stream is closed");
     if (this.#error) throw this.#error;
     const slot = this.#queue.shift()!;
@@ -158,7 +159,7 @@ class LocalStream implements BatchStream {
   constructor(config: ProducerConfig) {
     this.#producer = dataKernels().then((k) => new BatchProducer(config, k));
   }
-  async next(): Promise<Batch> {
+  async next(): Promise<HostBatch> {
     this.stats.batches++;
     return (await this.#producer).next();
   }
@@ -169,13 +170,14 @@ class LocalStream implements BatchStream {
 
 function checkOptions(o: StreamOptions): void {
   for (
-    const [flag, v] of [["labelledBatch", o.labelledBatch], [
+    const [flag, v, low] of [["labelledBatch", o.labelledBatch, 1], [
       "unlabelledBatch",
       o.unlabelledBatch,
+      0,
     ]] as const
   ) {
-    if (!Number.isInteger(v) || v < 1) {
-      throw new UserError(`Cannot stream batches: ${flag} must be an integer >= 1, got ${v}`);
+    if (!Number.isInteger(v) || v < low) {
+      throw new UserError(`Cannot stream batches: ${flag} must be an integer >= ${low}, got ${v}`);
     }
   }
   const t = o.augment?.translate ?? 0;

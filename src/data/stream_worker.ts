@@ -36,8 +36,7 @@ port.onmessage = (e: MessageEvent) => {
           b.labelled.images.buffer,
           b.labelled.labels.buffer,
           b.labelled.index.buffer,
-          b.unlabelled.images.buffer,
-          b.unlabelled.index.buffer,
+          ...(b.unlabelled ? [b.unlabelled.images.buffer, b.unlabelled.index.buffer] : []),
         ]);
       } catch (err) {
         failed = { message: (err as Error).message, user: err instanceof UserError };

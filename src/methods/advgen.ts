@@ -20,7 +20,7 @@ import { withFrozenBatchNormStats } from "../nn/layers.ts";
 import type { Module } from "../nn/module.ts";
 import type { Adam } from "../nn/optim.ts";
 import type { Generator } from "../models/generator.ts";
-import type { Batch, Method, StepMetrics } from "./method.ts";
+import { type Batch, type Method, type StepMetrics, unlabelledOf } from "./method.ts";
 
 /** Settings of the paper's method. */
 export interface AdvGenOptions {
@@ -96,7 +96,8 @@ export class AdvGen implements Method {
     return noGrad(() => withFrozenBatchNormStats(() => this.classifier.forward(x)));
   }
 
-  #generatorStep(x: Tensor, iteration: number): StepMetrics {
+  /** G's update on x (C fixed); before --g-warmup ends, the reconstruction alone. */
+  generatorStep(x: Tensor, iteration: number): StepMetrics {
     const { alpha, lambda, differentiated, gWarmup, reconReduction } = this.options;
     const g = this.generator;
     this.optG.zeroGrad();
@@ -124,13 +125,15 @@ export class AdvGen implements Method {
     return { g_adv: advValue, rec };
   }
 
-  #classifierStep(batch: Batch): StepMetrics {
+  /** C's update on a batch (G fixed): L_nll on the labelled part, alpha L_adv on the unlabelled. */
+  classifierStep(batch: Batch): StepMetrics {
     const c = this.classifier;
+    const xul = unlabelledOf(batch);
     this.optC.zeroGrad();
     const nll = ops.crossEntropy(c.forward(batch.xl), batch.yl);
-    const xg = noGrad(() => this.generator.forward(batch.xul));
+    const xg = noGrad(() => this.generator.forward(xul));
     const adv = ops.klDivergence(
-      this.#target(batch.xul),
+      this.#target(xul),
       withFrozenBatchNormStats(() => c.forward(xg)),
     );
     backward(ops.add(nll, ops.scale(adv, this.options.alpha)), { into: c.parameters() });
@@ -140,9 +143,10 @@ export class AdvGen implements Method {
   }
 
   step(batch: Batch, iteration: number): StepMetrics {
-    const metrics = iteration < this.options.gWarmup ? {} : this.#classifierStep(batch);
+    const metrics = iteration < this.options.gWarmup ? {} : this.classifierStep(batch);
+    const xul = unlabelledOf(batch);
     for (let s = 0; s < this.options.gSteps; s++) {
-      Object.assign(metrics, this.#generatorStep(batch.xul, iteration));
+      Object.assign(metrics, this.generatorStep(xul, iteration));
     }
     return metrics;
   }

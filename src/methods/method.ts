@@ -6,6 +6,7 @@
 import type { Tensor } from "../autograd/tensor.ts";
 import type { Batch } from "../data/source.ts";
 export type { Batch };
+export { unlabelledOf } from "../data/source.ts";
 import type { Module } from "../nn/module.ts";
 import type { Adam } from "../nn/optim.ts";
 import type { Rng } from "../ops/random.ts";

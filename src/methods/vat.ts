@@ -10,7 +10,7 @@ import type { Rng } from "../ops/random.ts";
 import { withFrozenBatchNormStats } from "../nn/layers.ts";
 import type { Module } from "../nn/module.ts";
 import type { Adam } from "../nn/optim.ts";
-import type { Batch, Method, StepMetrics } from "./method.ts";
+import { type Batch, type Method, type StepMetrics, unlabelledOf } from "./method.ts";
 
 /** Settings of the VAT term. */
 export interface VatOptions {
@@ -80,8 +80,9 @@ export class Vat implements Method {
     this.optimizer.zeroGrad();
     const nll = ops.crossEntropy(c.forward(batch.xl), batch.yl);
     // As VAT's code: only the labelled pass moves the batch-norm running statistics.
-    const clean = noGrad(() => withFrozenBatchNormStats(() => c.forward(batch.xul)));
-    const vat = vatLoss(c, batch.xul, clean, this.rng, this.options);
+    const xul = unlabelledOf(batch);
+    const clean = noGrad(() => withFrozenBatchNormStats(() => c.forward(xul)));
+    const vat = vatLoss(c, xul, clean, this.rng, this.options);
     backward(ops.add(nll, ops.scale(vat, this.options.beta)));
     this.optimizer.update();
     return { nll, vat };

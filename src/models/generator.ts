@@ -24,22 +24,22 @@ import {
 } from "../nn/layers.ts";
 import { mlp } from "./mlp.ts";
 
-/** How the generator's output relates to x. */
-export type GeneratorOutput = "free" | "residual" | "bounded" | "normalized";
+/**
+ * How the generator's output relates to x: a tagged choice whose parameters
+ * exist only under their mode. `center` subtracts the batch mean of the
+ * decoder's output before it becomes a step, so G cannot move every sample
+ * the same way.
+ */
+export type GeneratorOutput =
+  | { mode: "free" }
+  | { mode: "residual"; center: boolean }
+  | { mode: "bounded"; center: boolean; /** largest step per coordinate */ bound: number }
+  | { mode: "normalized"; center: boolean; /** L2 norm of each sample's step */ radius: number };
 
 /** Settings of a generator. */
 export interface GeneratorOptions {
   zDim: number;
   output: GeneratorOutput;
-  /** Largest step per coordinate for "bounded". */
-  bound: number;
-  /** L2 norm of each sample's step for "normalized". */
-  radius: number;
-  /**
-   * Subtract the batch mean of the decoder's output before it becomes a step
-   * (not for "free"): G cannot move every sample the same way.
-   */
-  center?: boolean;
 }
 
 /** Each column of (n, d) minus its mean over the n rows. */
@@ -71,20 +71,17 @@ export class Generator extends Module {
   generate(x: Tensor, z: Tensor): Tensor {
     const code = this.encoder.forward(x);
     const out = this.decoder.forward(ops.concat([ops.flatten(code), z]));
-    const step = ops.reshape(
-      this.options.center && this.options.output !== "free" ? centerRows(out) : out,
-      x.shape,
-    );
-    switch (this.options.output) {
-      case "free":
-        return step;
+    const o = this.options.output;
+    if (o.mode === "free") return ops.reshape(out, x.shape);
+    const step = ops.reshape(o.center ? centerRows(out) : out, x.shape);
+    switch (o.mode) {
       case "residual":
         return ops.add(x, step);
       case "bounded":
-        return ops.add(x, ops.scale(ops.tanh(step), this.options.bound));
+        return ops.add(x, ops.scale(ops.tanh(step), o.bound));
       case "normalized":
         // The guard only keeps a zero step finite; the decoder's outputs are far larger.
-        return ops.add(x, ops.scale(ops.l2Normalize(step, 1e-12), this.options.radius));
+        return ops.add(x, ops.scale(ops.l2Normalize(step, 1e-12), o.radius));
     }
   }
 

@@ -9,67 +9,71 @@
  * line and exits with code 2.
  * @module
  */
-import { parseArgs } from "node:util";
 import { UserError } from "../util/errors.ts";
-import { ensureFiles, verifyDataset } from "./cache.ts";
-import { loadDataset, type SvhnScaling } from "./datasets.ts";
-import { cacheDir, DATA_DIR_ENV, type DatasetName, DATASETS, source } from "./sources.ts";
+import type { OptionSpec } from "../util/options.ts";
+import { ensureFiles, verifyDataset } from "../data/cache.ts";
+import { loadDataset, type SvhnScaling } from "../data/datasets.ts";
+import { cacheDir, DATA_DIR_ENV, type DatasetName, DATASETS, source } from "../data/catalog.ts";
+import { helpText, parseFlags, runMain } from "./args.ts";
 
-const USAGE = `usage: deno task data <command> <name> [options]
-commands:
+const COMMANDS = ["download", "verify", "info"];
+
+const OPTIONS: Record<string, OptionSpec> = {
+  dataDir: {
+    kind: "string",
+    metavar: "DIR",
+    help: `data folder (default $${DATA_DIR_ENV}, else ./data)`,
+  },
+  extra: { kind: "bool", default: false, help: "SVHN: include extra_32x32.mat" },
+  svhnScaling: {
+    kind: "choice",
+    choices: ["unit", "centered"],
+    default: "unit",
+    help: "info: SVHN's pixels to [0, 1] or to (x - 127.5) / 255",
+  },
+  zca: {
+    kind: "bool",
+    default: true,
+    help: "info: CIFAR-10 with ZCA whitening (--no-zca: without)",
+  },
+};
+
+const ABOUT = `commands:
   download <name>   download what is missing into <data dir>/<name>/ and check it
   verify <name>     check the SHA-256 of every file present (no download)
   info <name>       load the set (downloading if needed) and print its shapes and label counts
-names: ${DATASETS.join(", ")}
-options:
-  --data-dir DIR            data folder (default $${DATA_DIR_ENV}, else ./data)
-  --extra                   SVHN: include extra_32x32.mat
-  --svhn-scaling S          info: unit or centered (default unit)
-  --no-zca                  info: CIFAR-10 without ZCA whitening
-  --help                    this text`;
+names: ${DATASETS.join(", ")}`;
 
-async function main(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        "data-dir": { type: "string" },
-        extra: { type: "boolean", default: false },
-        "svhn-scaling": { type: "string", default: "unit" },
-        "no-zca": { type: "boolean", default: false },
-        help: { type: "boolean", default: false },
-      },
-      strict: true,
-    });
-  } catch (e) {
-    throw new UserError(`Cannot parse the options: ${(e as Error).message.split(". ")[0]}`);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
+async function main(args: string[]): Promise<void> {
+  const { values, positionals, help } = parseFlags(args, OPTIONS, {
+    min: 0,
+    max: 2,
+    what: "a command (download, verify or info) and a data set name",
+  });
+  if (help) {
+    console.log(helpText("deno task data <command> <name> [flags]", ABOUT, OPTIONS));
+    return;
   }
   const [command, name] = positionals;
-  if (!command || !["download", "verify", "info"].includes(command)) {
+  if (!command || !COMMANDS.includes(command)) {
     throw new UserError(
       `Cannot run 'data ${
         command ?? ""
       }': expected a command: download, verify or info (see --help)`,
     );
   }
-  if (!name || positionals.length > 2) {
+  if (!name) {
     throw new UserError(
       `Cannot run 'data ${command}': expected one data set name (${DATASETS.join(", ")})`,
     );
   }
   const src = source(name);
-  const dataDir = values["data-dir"];
+  const dataDir = values.dataDir as string | undefined;
+  const extra = values.extra as boolean;
   const ds = name as DatasetName;
   if (command === "download") {
-    const paths = await ensureFiles(ds, { dataDir, optional: values.extra });
-    const report = await verifyDataset(ds, { dataDir, optional: values.extra });
+    const paths = await ensureFiles(ds, { dataDir, optional: extra });
+    const report = await verifyDataset(ds, { dataDir, optional: extra });
     for (const l of report.lines) console.log(l);
     if (!report.ok) {
       throw new UserError(`Cannot download ${src.title}: some files failed the check`);
@@ -79,21 +83,21 @@ async function main(args: string[]): Promise<number> {
         dataDir ?? "the data folder"
       }`,
     );
-    return 0;
+    return;
   }
   if (command === "verify") {
-    const report = await verifyDataset(ds, { dataDir, optional: values.extra });
+    const report = await verifyDataset(ds, { dataDir, optional: extra });
     for (const l of report.lines) console.log(l);
     if (!report.ok) {
       throw new UserError(`Cannot verify ${src.title}: files are missing or damaged (see above)`);
     }
-    return 0;
+    return;
   }
   const data = await loadDataset(ds, {
     dataDir,
-    svhnExtra: values.extra,
-    svhnScaling: values["svhn-scaling"] as SvhnScaling,
-    zca: !values["no-zca"],
+    svhnExtra: extra,
+    svhnScaling: values.svhnScaling as SvhnScaling,
+    zca: values.zca as boolean,
   });
   for (
     const [part, set] of Object.entries({ train: data.train, test: data.test, extra: data.extra })
@@ -113,17 +117,6 @@ async function main(args: string[]): Promise<number> {
     );
   }
   console.log(`preprocessing: ${data.preprocessing}`);
-  return 0;
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main(Deno.args));
-  } catch (e) {
-    if (e instanceof UserError) {
-      console.error(`error: ${e.message}`);
-      Deno.exit(2);
-    }
-    throw e;
-  }
-}
+if (import.meta.main) await runMain(main);

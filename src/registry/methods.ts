@@ -1,0 +1,209 @@
+/**
+ * The training methods a run can choose (--method): supervised only, VAT,
+ * and the paper's classifier-versus-generator game with its options, the
+ * paper's apart from the stabilisers and ablations we tried.
+ * @module
+ */
+import { AdvGen } from "../methods/advgen.ts";
+import { Supervised } from "../methods/supervised.ts";
+import { Vat } from "../methods/vat.ts";
+import type { GeneratorOptions, GeneratorOutput } from "../models/generator.ts";
+import type { RunConfig } from "./config.ts";
+import { GENERATORS } from "./models.ts";
+import type { MethodEntry } from "./registry.ts";
+import type { OptionNode } from "./tree.ts";
+
+const ulBatchSize: OptionNode = {
+  kind: "int",
+  min: 1,
+  max: 1e7,
+  help: "unlabelled samples per iteration",
+};
+const weight = (help: string): OptionNode => ({ kind: "number", min: 0, max: 1e6, help });
+
+/** Sub-option of the generator output modes that form a step from the decoder's output. */
+const gCenter: OptionNode = {
+  kind: "bool",
+  group: "stabiliser",
+  help: "subtract the batch mean of the decoder's output from each step",
+};
+
+/** The generator's output modes: the paper's free output, and the stabilisers we tried. */
+const gOutput: OptionNode = {
+  kind: "choice",
+  help: "the generator's output G(x, z)",
+  alternatives: {
+    free: { help: "the decoder's output itself (the paper)" },
+    residual: { group: "stabiliser", help: "x + the decoder's output", options: { gCenter } },
+    bounded: {
+      group: "stabiliser",
+      help: "x + g-bound * tanh(decoder's output)",
+      options: {
+        gBound: {
+          kind: "number",
+          min: 0,
+          max: 1e6,
+          group: "stabiliser",
+          help: "largest step per coordinate",
+        },
+        gCenter,
+      },
+    },
+    normalized: {
+      group: "stabiliser",
+      help: "x + g-radius * the decoder's output scaled to unit L2 norm per sample",
+      options: {
+        gRadius: {
+          kind: "number",
+          min: 0,
+          max: 1e6,
+          group: "stabiliser",
+          help: "L2 norm of each sample's step (VAT's eps)",
+        },
+        gCenter,
+      },
+    },
+  },
+};
+
+/** The generator options of a run (zDim and the tagged output mode). */
+export function generatorOptions(cfg: RunConfig): GeneratorOptions {
+  const mode = cfg.string("gOutput") as GeneratorOutput["mode"];
+  const output: GeneratorOutput = mode === "free"
+    ? { mode }
+    : mode === "residual"
+    ? { mode, center: cfg.bool("gCenter") }
+    : mode === "bounded"
+    ? { mode, center: cfg.bool("gCenter"), bound: cfg.number("gBound") }
+    : { mode, center: cfg.bool("gCenter"), radius: cfg.number("gRadius") };
+  return { zDim: cfg.number("zDim"), output };
+}
+
+/** Methods by name. */
+export const METHODS: Record<string, MethodEntry> = {
+  supervised: {
+    help: "the labelled samples only: L_nll",
+    unlabelled: false,
+    build(ctx) {
+      const c = ctx.classifier();
+      return new Supervised(c, ctx.adam(c.parameters(), ctx.cfg.number("lr")));
+    },
+  },
+  vat: {
+    help:
+      "virtual adversarial training (Miyato et al. 2018): L_nll + beta * KL(C(x) || C(x + r_vadv))",
+    unlabelled: true,
+    options: {
+      ulBatchSize,
+      beta: weight("weight of the VAT term"),
+      eps: { kind: "number", min: 0, max: 1e6, help: "radius of the adversarial perturbation" },
+      xi: {
+        kind: "number",
+        min: 0,
+        max: 1e6,
+        help: "finite-difference step of the power iteration",
+      },
+      powerIterations: { kind: "int", min: 1, max: 100, help: "power iterations" },
+    },
+    build(ctx) {
+      const { cfg } = ctx;
+      const c = ctx.classifier();
+      return new Vat(c, ctx.adam(c.parameters(), cfg.number("lr")), ctx.rng.fork(), {
+        eps: cfg.number("eps"),
+        xi: cfg.number("xi"),
+        iterations: cfg.number("powerIterations"),
+        beta: cfg.number("beta"),
+      });
+    },
+  },
+  advgen: {
+    help:
+      "the paper's game: C minimises L_nll + alpha L_adv, G(x, z) maximises alpha L_adv - lambda L_rec",
+    unlabelled: true,
+    options: {
+      ulBatchSize,
+      alpha: weight("weight of the adversarial term L_adv = KL(C(x) || C(G(x, z)))"),
+      lambda: weight("weight of the generator's reconstruction loss L_rec"),
+      generator: { kind: "choice", help: "the generator's network", alternatives: GENERATORS },
+      zDim: {
+        kind: "int",
+        min: 1,
+        max: 4096,
+        help: "size of the generator's noise z (our choice)",
+      },
+      gLr: {
+        kind: "number",
+        min: 0,
+        max: 10,
+        help: "Adam learning rate of the generator (our choice; 0 freezes G: a control)",
+      },
+      gSteps: {
+        kind: "int",
+        min: 1,
+        max: 100,
+        help: "generator steps per classifier step (our choice)",
+      },
+      differentiated: {
+        kind: "bool",
+        help:
+          "the encoder learns from L_rec alone, the decoder from G's whole objective (our reading)",
+      },
+      gOutput,
+      gKlWeight: {
+        kind: "choice",
+        group: "stabiliser",
+        help: "how G weighs each sample's KL",
+        alternatives: {
+          mean: { help: "the mean over samples (the paper's E_x)" },
+          relative: {
+            group: "stabiliser",
+            help: "each sample's KL over (its own + the batch mean), so every sample counts alike",
+          },
+        },
+      },
+      gWarmup: {
+        kind: "int",
+        min: 0,
+        max: 1e9,
+        group: "stabiliser",
+        help: "iterations at the start in which G only learns to reconstruct (C waits)",
+      },
+      ema: {
+        kind: "number",
+        min: 0,
+        max: 0.99999,
+        group: "stabiliser",
+        help: "decay of a moving average of C's weights used for evaluation (0: off)",
+      },
+      reconReduction: {
+        kind: "choice",
+        group: "ablation",
+        help: "how L_rec reduces ||x - G(x, z)||^2",
+        alternatives: {
+          batchmean: { help: "sum over a sample, mean over the batch (the paper's E_x)" },
+          mean: { group: "ablation", help: "mean over every element" },
+          sum: { group: "ablation", help: "sum over every element" },
+        },
+      },
+    },
+    build(ctx) {
+      const { cfg } = ctx;
+      const classifier = ctx.classifier();
+      const optC = ctx.adam(classifier.parameters(), cfg.number("lr"));
+      const generator = ctx.generator(generatorOptions(cfg));
+      const optG = ctx.adam(generator.parameters(), cfg.number("gLr"));
+      const ema = cfg.number("ema");
+      const averaged = ema > 0 ? ctx.classifier() : null;
+      return new AdvGen(classifier, generator, optC, optG, {
+        alpha: cfg.number("alpha"),
+        lambda: cfg.number("lambda"),
+        gSteps: cfg.number("gSteps"),
+        differentiated: cfg.bool("differentiated"),
+        gWarmup: cfg.number("gWarmup"),
+        reconReduction: cfg.string("reconReduction") as "batchmean" | "mean" | "sum",
+        ema,
+        gKlWeight: cfg.string("gKlWeight") as "mean" | "relative",
+      }, averaged);
+    },
+  },
+};

@@ -1,0 +1,55 @@
+/**
+ * Builds the experiment a resolved configuration describes: the data set's
+ * source, the classifier and generator factories, the optimisers with their
+ * schedule, and the method. Every random stream forks from --seed in a fixed
+ * order (initialisation, data, generator, then what the method forks), so a
+ * seed means the same run whatever is added later.
+ * @module
+ */
+import type { Backend } from "../backend/backend.ts";
+import type { Tensor } from "../autograd/tensor.ts";
+import { Adam, linearDecay, switchAt } from "../nn/optim.ts";
+import { Rng } from "../ops/random.ts";
+import type { RunConfig } from "./config.ts";
+import type { Experiment, Registry } from "./registry.ts";
+
+/** Adam with VAT's schedule: constant, then from --lr-decay-start linearly to 0, beta1 switched. */
+function scheduledAdam(params: Tensor[], lr: number, cfg: RunConfig): Adam {
+  const iterations = cfg.number("iterations");
+  const start = Math.floor(cfg.number("lrDecayStart") * iterations);
+  return new Adam(params, {
+    lr: linearDecay(lr, iterations, start),
+    beta1: switchAt(0.9, cfg.number("beta1Decayed"), start),
+  });
+}
+
+/** The experiment of a configuration. */
+export async function setup(backend: Backend, reg: Registry, cfg: RunConfig): Promise<Experiment> {
+  const dataset = reg.datasets[cfg.string("dataset")];
+  const method = reg.methods[cfg.string("method")];
+  const model = reg.models[cfg.string("model")];
+  const root = new Rng(cfg.number("seed"));
+  const init = root.fork();
+  const data = await dataset.load({
+    backend,
+    cfg,
+    rng: root.fork(),
+    unlabelledBatch: method.unlabelled ? cfg.number("ulBatchSize") : 0,
+  });
+  const genRng = root.fork();
+  try {
+    const built = method.build({
+      backend,
+      cfg,
+      rng: root,
+      classifier: () => model.build(backend, init, data, cfg),
+      generator: (options) =>
+        reg.generators[cfg.string("generator")].build(backend, genRng, data.shape, options),
+      adam: (params, lr) => scheduledAdam(params, lr, cfg),
+    });
+    return { method: built, data: data.source, dataset };
+  } catch (e) {
+    data.source.close?.();
+    throw e;
+  }
+}
