@@ -5,29 +5,33 @@
  * nvcc with cuDNN and cuBLAS, `kernels/*.cu` into `build/libadvssl_cuda.so`;
  * elsewhere it says why the CUDA library was skipped.
  *
- * A library is rebuilt only when its sources or flags changed: the SHA-256 of
- * both is stored beside it and compared on every call.
+ * A library is rebuilt only when its sources or flags changed: its stamp
+ * (src/backend/library.ts) holds the SHA-256 of both and is compared on every
+ * call. This is a program, not a library: the backends run it in a
+ * subprocess when they find a stale library.
  *
- * Run: `deno task build-native` (add `--force` to rebuild regardless).
+ * Run: `deno task build-native [cpu-f32|cpu-f64|cuda ...] [--force]` (all
+ * three by default; --force rebuilds regardless).
  * @module
  */
+import { helpText, parseFlags, runMain } from "./src/cli/args.ts";
+import { ABI_FILE, generatedAbi } from "./src/backend/abi_gen.ts";
+import {
+  BUILD_DIR,
+  cpuLibraryPath,
+  digest,
+  type LibraryName,
+  libraryPath,
+  type Precision,
+  readStamp,
+  ROOT,
+  writeStamp,
+} from "./src/backend/library.ts";
+import { SetupError } from "./src/util/errors.ts";
+import { exists } from "./src/util/fs.ts";
 
-const ROOT = new URL(".", import.meta.url).pathname;
-export const BUILD_DIR = `${ROOT}build`;
 const NATIVE_DIR = `${ROOT}native`;
-
-/** The precision a CPU library is compiled for. */
-export type Precision = "f32" | "f64";
-
-/** Path of the CPU library of one precision. */
-export function cpuLibraryPath(precision: Precision): string {
-  return `${BUILD_DIR}/libadvssl_cpu_${precision}.so`;
-}
-
-/** An error a user can fix by installing something; printed without a stack. */
-export class BuildError extends Error {
-  override name = "BuildError";
-}
+const KERNELS_DIR = `${ROOT}kernels`;
 
 async function run(
   cmd: string,
@@ -51,16 +55,6 @@ async function run(
   }
 }
 
-/** Whether a file or folder exists. */
-export function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Folders where Debian and other distributions put OpenBLAS's cblas.h. */
 const OPENBLAS_INCLUDES = [
   "/usr/include/x86_64-linux-gnu/openblas-pthread",
@@ -73,7 +67,7 @@ async function findCompiler(): Promise<string> {
   const cc = Deno.env.get("CC") ?? "gcc";
   const r = await run(cc, ["--version"]);
   if (!r.ok) {
-    throw new BuildError(
+    throw new SetupError(
       `Cannot build the native kernels: no C compiler '${cc}' found (install Debian's gcc: apt-get install -y gcc, or set CC)`,
     );
   }
@@ -97,7 +91,7 @@ function findOpenBlasInclude(): string {
     exists(`${d}/cblas.h`) && exists(`${d}/openblas_config.h`)
   );
   if (!inc) {
-    throw new BuildError(
+    throw new SetupError(
       "Cannot build the native kernels: OpenBLAS headers (cblas.h, openblas_config.h) not found (install Debian's libopenblas-dev: apt-get install -y libopenblas-dev)",
     );
   }
@@ -109,18 +103,6 @@ function sources(): string[] {
     .filter((e) => e.isFile && /\.(c|h)$/.test(e.name))
     .map((e) => `${NATIVE_DIR}/${e.name}`)
     .sort();
-}
-
-async function digest(parts: (string | Uint8Array)[]): Promise<string> {
-  const chunks = parts.map((p) => typeof p === "string" ? new TextEncoder().encode(p) : p);
-  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length + 1, 0));
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length + 1;
-  }
-  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  return [...hash].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function compileArgs(
@@ -156,35 +138,32 @@ function compileArgs(
   ];
 }
 
-/** The hash of a library's sources and flags, or "" when it cannot be built. */
-async function expectedHash(precision: Precision): Promise<string> {
+/** Paths relative to the root, as stamps hold them. */
+const relative = (files: string[]) => files.map((f) => f.slice(ROOT.length));
+
+/** What a CPU library is built from: its flags and input files. */
+function cpuRecipe(precision: Precision): { flags: string[]; inputs: string[] } {
   const own = openBlasOverride().include;
   const include =
     [...(own ? [own] : []), ...OPENBLAS_INCLUDES].find((d) => exists(`${d}/cblas.h`)) ??
       "";
-  const files = sources();
-  return await digest([
-    ...compileArgs(precision, include, cpuLibraryPath(precision)),
-    ...files.map((f) => Deno.readFileSync(f)),
-  ]);
+  return {
+    flags: compileArgs(precision, include, cpuLibraryPath(precision)),
+    inputs: relative([...sources(), `${ROOT}build.ts`]),
+  };
 }
 
-/** True when the library of this precision exists and matches its sources. */
-export async function isCpuLibraryFresh(
-  precision: Precision,
-): Promise<boolean> {
-  const lib = cpuLibraryPath(precision);
-  if (!exists(lib) || !exists(`${lib}.sha256`)) return false;
-  return Deno.readTextFileSync(`${lib}.sha256`).trim() ===
-    await expectedHash(precision);
+/** True when a library's stamp matches the recipe it would be built with now. */
+async function matches(name: LibraryName, recipe: { flags: string[]; inputs: string[] }) {
+  const stamp = readStamp(libraryPath(name));
+  return exists(libraryPath(name)) && stamp !== null &&
+    stamp.sha256 === await digest(recipe.flags, recipe.inputs);
 }
 
 /** Compiles one CPU library unless it is fresh; returns true if it compiled. */
-export async function buildCpuLibrary(
-  precision: Precision,
-  force = false,
-): Promise<boolean> {
-  if (!force && await isCpuLibraryFresh(precision)) return false;
+async function buildCpuLibrary(precision: Precision, force = false): Promise<boolean> {
+  const recipe = cpuRecipe(precision);
+  if (!force && await matches(`cpu-${precision}`, recipe)) return false;
   const cc = await findCompiler();
   const include = findOpenBlasInclude();
   Deno.mkdirSync(BUILD_DIR, { recursive: true });
@@ -197,25 +176,22 @@ export async function buildCpuLibrary(
       Deno.removeSync(tmp);
     } catch { /* nothing was written */ }
     if (/cannot find -lopenblas/.test(r.out)) {
-      throw new BuildError(
+      throw new SetupError(
         "Cannot link the native kernels: libopenblas not found (install Debian's libopenblas-dev: apt-get install -y libopenblas-dev)",
       );
     }
-    throw new BuildError(
+    throw new SetupError(
       `Cannot compile the native kernels (${precision}):\n${r.out}`,
     );
   }
   if (r.out.trim()) console.error(r.out.trim());
   Deno.renameSync(tmp, lib);
-  Deno.writeTextFileSync(
-    `${lib}.sha256`,
-    (await expectedHash(precision)) + "\n",
-  );
+  writeStamp(lib, { sha256: await digest(recipe.flags, recipe.inputs), ...recipe });
   return true;
 }
 
 /** What the CUDA search found: paths, or the reason it stopped. */
-export interface CudaToolkit {
+interface CudaToolkit {
   nvcc: string;
   cudaHome: string;
   cudnnInclude: string;
@@ -243,7 +219,7 @@ function firstWith(dirs: string[], file: RegExp): string | undefined {
 }
 
 /** Looks for nvcc, cuDNN and cuBLAS; returns the toolkit or why there is none. */
-export async function findCuda(): Promise<CudaToolkit | { missing: string }> {
+async function findCuda(): Promise<CudaToolkit | { missing: string }> {
   const env = (k: string) => Deno.env.get(k);
   const homes = [env("CUDA_HOME"), env("CUDA_PATH"), "/usr/local/cuda", "/usr"]
     .filter((
@@ -305,21 +281,18 @@ export async function findCuda(): Promise<CudaToolkit | { missing: string }> {
   };
 }
 
-const KERNELS_DIR = `${ROOT}kernels`;
-
-/** Path of the CUDA library. */
-export function cudaLibraryPath(): string {
-  return `${BUILD_DIR}/libadvssl_cuda.so`;
-}
-
 function cudaSources(): { cu: string[]; all: string[] } {
   let names: string[] = [];
   try {
     names = [...Deno.readDirSync(KERNELS_DIR)].filter((e) => e.isFile).map((e) => e.name);
   } catch { /* no kernels/ folder */ }
   const cu = names.filter((n) => n.endsWith(".cu")).sort().map((n) => `${KERNELS_DIR}/${n}`);
-  const headers = names.filter((n) => n.endsWith(".cuh")).sort().map((n) => `${KERNELS_DIR}/${n}`);
-  const shared = ["advssl.h", "common.h", "shared.c"].map((n) => `${NATIVE_DIR}/${n}`);
+  const headers = names.filter((n) => /\.(cuh|h)$/.test(n)).sort().map((n) =>
+    `${KERNELS_DIR}/${n}`
+  );
+  const shared = ["advssl.h", "common.h", "hostdevice.h", "shared.c"].map((n) =>
+    `${NATIVE_DIR}/${n}`
+  );
   return { cu, all: [...cu, ...headers, ...shared] };
 }
 
@@ -377,17 +350,20 @@ function nvccLinkArgs(cuda: CudaToolkit, objs: string[], out: string): string[] 
   ];
 }
 
-async function expectedCudaHash(cuda: CudaToolkit): Promise<string> {
+/** What the CUDA library is built from: its flags and input files. */
+function cudaRecipe(cuda: CudaToolkit): { flags: string[]; inputs: string[] } {
   const { cu, all } = cudaSources();
-  return await digest([
-    ...cu.flatMap((f) => nvccCompileArgs(cuda, f, "obj")),
-    ...nvccLinkArgs(cuda, ["objs"], "lib"),
-    ...all.map((f) => Deno.readFileSync(f)),
-  ]);
+  return {
+    flags: [
+      ...cu.flatMap((f) => nvccCompileArgs(cuda, f, "obj")),
+      ...nvccLinkArgs(cuda, ["objs"], "lib"),
+    ],
+    inputs: relative([...all, `${ROOT}build.ts`]),
+  };
 }
 
 /** What buildCudaLibrary did: built, up to date, or skipped (with the reason). */
-export type CudaBuild = { status: "built" | "up to date"; cuda: CudaToolkit } | {
+type CudaBuild = { status: "built" | "up to date"; cuda: CudaToolkit } | {
   status: "skipped";
   reason: string;
 };
@@ -397,19 +373,14 @@ export type CudaBuild = { status: "built" | "up to date"; cuda: CudaToolkit } | 
  * is fresh; skipped, with the reason, where there is no toolkit with cuDNN and
  * cuBLAS. Sources compile in parallel, one nvcc per core.
  */
-export async function buildCudaLibrary(force = false): Promise<CudaBuild> {
+async function buildCudaLibrary(force = false): Promise<CudaBuild> {
   const cuda = await findCuda();
   if ("missing" in cuda) return { status: "skipped", reason: cuda.missing };
   const { cu } = cudaSources();
   if (!cu.length) return { status: "skipped", reason: "no CUDA sources in kernels/" };
-  const lib = cudaLibraryPath();
-  const hash = await expectedCudaHash(cuda);
-  if (
-    !force && exists(lib) && exists(`${lib}.sha256`) &&
-    Deno.readTextFileSync(`${lib}.sha256`).trim() === hash
-  ) {
-    return { status: "up to date", cuda };
-  }
+  const lib = libraryPath("cuda");
+  const recipe = cudaRecipe(cuda);
+  if (!force && await matches("cuda", recipe)) return { status: "up to date", cuda };
   const objDir = `${BUILD_DIR}/cuda-obj-${Deno.pid}`;
   Deno.mkdirSync(objDir, { recursive: true });
   try {
@@ -438,7 +409,7 @@ export async function buildCudaLibrary(force = false): Promise<CudaBuild> {
         const [cmd, args] = jobs[next++];
         const r = await run(cmd, args);
         if (!r.ok) {
-          throw new BuildError(`Cannot compile ${args[args.length - 3]}:\n${r.out}`);
+          throw new SetupError(`Cannot compile ${args[args.length - 3]}:\n${r.out}`);
         }
         if (r.out.trim()) outputs.push(r.out.trim());
       }
@@ -449,37 +420,70 @@ export async function buildCudaLibrary(force = false): Promise<CudaBuild> {
     const objs = jobs.map(([, args]) => args[args.length - 1]);
     const tmp = `${lib}.tmp-${Deno.pid}`;
     const r = await run(cuda.nvcc, nvccLinkArgs(cuda, objs, tmp));
-    if (!r.ok) throw new BuildError(`Cannot link the CUDA library:\n${r.out}`);
+    if (!r.ok) throw new SetupError(`Cannot link the CUDA library:\n${r.out}`);
     if (r.out.trim()) outputs.push(r.out.trim());
     if (outputs.length) console.error(outputs.join("\n"));
     Deno.renameSync(tmp, lib);
-    Deno.writeTextFileSync(`${lib}.sha256`, hash + "\n");
+    writeStamp(lib, { sha256: await digest(recipe.flags, recipe.inputs), ...recipe });
   } finally {
     Deno.removeSync(objDir, { recursive: true });
   }
   return { status: "built", cuda };
 }
 
-if (import.meta.main) {
-  const force = Deno.args.includes("--force");
+const TARGETS: LibraryName[] = ["cpu-f32", "cpu-f64", "cuda"];
+
+/** Rewrites the generated bindings when the headers changed (no compiler needed). */
+async function writeAbi(): Promise<void> {
+  const path = `${ROOT}${ABI_FILE}`;
+  const text = await generatedAbi();
+  let old = "";
   try {
-    for (const p of ["f32", "f64"] as const) {
-      const built = await buildCpuLibrary(p, force);
-      console.log(
-        `cpu ${p}: ${built ? "built" : "up to date"} ${cpuLibraryPath(p)}`,
-      );
-    }
-    const cuda = await buildCudaLibrary(force);
-    console.log(
-      cuda.status === "skipped"
-        ? `cuda: skipped: ${cuda.reason}`
-        : `cuda: ${cuda.status} ${cudaLibraryPath()} (nvcc ${cuda.cuda.nvcc}, cuDNN ${cuda.cuda.cudnnLib}, cuBLAS ${cuda.cuda.cublasLib})`,
-    );
-  } catch (e) {
-    if (e instanceof BuildError) {
-      console.error(`error: ${e.message}`);
-      Deno.exit(1);
-    }
-    throw e;
-  }
+    old = Deno.readTextFileSync(path);
+  } catch { /* first generation */ }
+  if (old === text) return;
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  Deno.writeTextFileSync(tmp, text);
+  Deno.renameSync(tmp, path);
+  console.log(`abi: wrote ${ABI_FILE}`);
 }
+
+async function main(args: string[]): Promise<void> {
+  const options = {
+    force: { kind: "bool", default: false, help: "rebuild even when up to date" },
+  } as const;
+  const { values, positionals, help } = parseFlags(args, options, {
+    min: 0,
+    max: 3,
+    what: `libraries to build (${TARGETS.join(", ")})`,
+  });
+  if (help) {
+    console.log(helpText(
+      `deno task build-native [${TARGETS.join("|")} ...] [--force]`,
+      `Writes ${ABI_FILE} from the C headers, then builds the native libraries (all by default).`,
+      options,
+    ));
+    return;
+  }
+  await writeAbi();
+  const bad = positionals.find((p) => !TARGETS.includes(p as LibraryName));
+  if (bad) throw new SetupError(`Cannot build '${bad}': the libraries are ${TARGETS.join(", ")}`);
+  const targets = positionals.length ? positionals as LibraryName[] : TARGETS;
+  const force = values.force as boolean;
+  for (const p of ["f32", "f64"] as const) {
+    if (!targets.includes(`cpu-${p}`)) continue;
+    const built = await buildCpuLibrary(p, force);
+    console.log(`cpu ${p}: ${built ? "built" : "up to date"} ${cpuLibraryPath(p)}`);
+  }
+  if (!targets.includes("cuda")) return;
+  const cuda = await buildCudaLibrary(force);
+  console.log(
+    cuda.status === "skipped"
+      ? `cuda: skipped: ${cuda.reason}`
+      : `cuda: ${cuda.status} ${
+        libraryPath("cuda")
+      } (nvcc ${cuda.cuda.nvcc}, cuDNN ${cuda.cuda.cudnnLib}, cuBLAS ${cuda.cuda.cublasLib})`,
+  );
+}
+
+if (import.meta.main) await runMain(main);

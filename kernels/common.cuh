@@ -3,8 +3,8 @@
  * float), the argument checks and error slot of native/common.h, the one
  * stream every kernel runs on, and launch helpers.
  *
- * Each ABI entry point validates its arguments like its C twin in native/,
- * launches on adv_cuda_stream(), and returns adv_cuda_launched("name"), which
+ * Each ABI entry point validates its arguments with its C twin's check
+ * function (adv_check_*, native/shared.c), launches on adv_cuda_stream(), and returns adv_cuda_launched("name"), which
  * turns a failed launch into a status with the CUDA error's name. Errors of
  * kernels that fail while running surface at the next synchronising call
  * (adv_cuda_download, adv_cuda_synchronize), which reports them the same way.
@@ -24,20 +24,9 @@ extern "C" {
 /* Definitions of ABI functions: C linkage, exported. */
 #define ADV_API extern "C" ADV_EXPORT
 
-/* The CUDA library exports every kernel of native/advssl.h except the host
- * only ones (adv_sym_eig and the data helpers), over device pointers, plus
- * this runtime (runtime.cu). Buffers of int (shapes, strides) stay host
- * memory. */
-extern "C" {
-ADV_EXPORT int adv_cuda_device_count(void);
-ADV_EXPORT int adv_cuda_init(int device);
-ADV_EXPORT int adv_cuda_set_tf32(int on);
-ADV_EXPORT int adv_cuda_device_info(char *out, int cap, int64_t *mem);
-ADV_EXPORT int64_t adv_cuda_malloc_count(void);
-ADV_EXPORT int adv_cuda_upload(void *dst, const void *src, int64_t bytes);
-ADV_EXPORT int adv_cuda_download(void *dst, const void *src, int64_t bytes);
-ADV_EXPORT int adv_cuda_synchronize(void);
-}
+/* The CUDA library exports every ADV_KERNEL of native/advssl.h over device
+ * pointers, and its own runtime (runtime.cu), declared in advssl_cuda.h. */
+#include "advssl_cuda.h"
 
 /* The stream every kernel, copy, cuBLAS and cuDNN call is queued on. */
 cudaStream_t adv_cuda_stream(void);

@@ -93,12 +93,10 @@ static int make_plan(const char *fn, const ConvKey *key, int oh, int ow,
   return 0;
 }
 
+/* The geometry, checked by the caller (adv_check_conv2d_*). */
 static int plan_for(const char *fn, int n, int c, int h, int w, int k, int kh,
                     int kw, int sh, int sw, int ph, int pw, int oh, int ow,
                     Plan **out) {
-  if (adv_check_conv_geometry(fn, n, c, h, w, k, kh, kw, sh, sw, ph, pw, oh,
-                              ow))
-    return 1;
   ConvKey key = {n, c, h, w, k, kh, kw, sh, sw, ph, pw, adv_cuda_tf32()};
   for (Plan *p = g_plans; p; p = p->next) {
     if (same_key(&p->key, &key)) {
@@ -160,9 +158,9 @@ ADV_API int adv_conv2d_forward(const real *x, const real *w, real *y, int n,
                                int c, int h, int wd, int k, int kh, int kw,
                                int sh, int sw, int ph, int pw, int oh, int ow) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(w);
-  ADV_CHECK_PTR(y);
+  if (adv_check_conv2d_forward(__func__, x, w, y, n, c, h, wd, k, kh, kw, sh,
+                               sw, ph, pw, oh, ow))
+    return 1;
   Plan *p = NULL;
   if (plan_for(__func__, n, c, h, wd, k, kh, kw, sh, sw, ph, pw, oh, ow, &p))
     return 1;
@@ -192,9 +190,9 @@ ADV_API int adv_conv2d_backward_data(const real *dy, const real *w, real *dx,
                                      int kw, int sh, int sw, int ph, int pw,
                                      int oh, int ow, int accumulate) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(dy);
-  ADV_CHECK_PTR(w);
-  ADV_CHECK_PTR(dx);
+  if (adv_check_conv2d_backward_data(__func__, dy, w, dx, n, c, h, wd, k, kh,
+                                     kw, sh, sw, ph, pw, oh, ow))
+    return 1;
   Plan *p = NULL;
   if (plan_for(__func__, n, c, h, wd, k, kh, kw, sh, sw, ph, pw, oh, ow, &p))
     return 1;
@@ -223,9 +221,9 @@ ADV_API int adv_conv2d_backward_filter(const real *x, const real *dy, real *dw,
                                        int kh, int kw, int sh, int sw, int ph,
                                        int pw, int oh, int ow, int accumulate) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(dy);
-  ADV_CHECK_PTR(dw);
+  if (adv_check_conv2d_backward_filter(__func__, x, dy, dw, n, c, h, wd, k, kh,
+                                       kw, sh, sw, ph, pw, oh, ow))
+    return 1;
   Plan *p = NULL;
   if (plan_for(__func__, n, c, h, wd, k, kh, kw, sh, sw, ph, pw, oh, ow, &p))
     return 1;

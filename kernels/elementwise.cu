@@ -17,8 +17,9 @@
 #include <math.h>
 
 #include "common.cuh"
+#include "hostdevice.h"
 
-#define MAX_DIMS 8
+#define MAX_DIMS ADV_MAX_DIMS
 
 /* Shapes and two operands' strides (in elements) over up to MAX_DIMS
  * dimensions, handed to kernels by value. */
@@ -27,46 +28,11 @@ struct dims {
   int64_t shape[MAX_DIMS], s1[MAX_DIMS], s2[MAX_DIMS];
 };
 
-/* Drops size-1 dimensions and merges each dimension into its inner neighbour
- * wherever both strides allow (as the C code's coalesce). Returns the new
- * number of dimensions, at least 1. */
-static int coalesce(int ndim, int64_t *shape, int64_t *s1, int64_t *s2) {
-  int nd = 0;
-  for (int d = 0; d < ndim; d++) {
-    if (shape[d] == 1) continue;
-    if (nd > 0 && s1[nd - 1] == s1[d] * shape[d] &&
-        s2[nd - 1] == s2[d] * shape[d]) {
-      shape[nd - 1] *= shape[d];
-      s1[nd - 1] = s1[d];
-      s2[nd - 1] = s2[d];
-      continue;
-    }
-    shape[nd] = shape[d];
-    s1[nd] = s1[d];
-    s2[nd] = s2[d];
-    nd++;
-  }
-  if (nd == 0) {
-    shape[0] = 1;
-    s1[0] = s2[0] = 0;
-    nd = 1;
-  }
-  return nd;
-}
-
 /* Offsets into the two operands of the element with row-major linear index
- * lin over g's dimensions. */
+ * lin over g's dimensions (native/hostdevice.h). */
 static __device__ inline void offsets_of(int64_t lin, const dims &g,
                                          int64_t *o1, int64_t *o2) {
-  int64_t a = 0, b = 0;
-  for (int d = g.nd - 1; d >= 0; d--) {
-    int64_t i = lin % g.shape[d];
-    lin /= g.shape[d];
-    a += i * g.s1[d];
-    b += i * g.s2[d];
-  }
-  *o1 = a;
-  *o2 = b;
+  adv_offsets_of(lin, g.nd, g.shape, g.s1, g.s2, o1, o2);
 }
 
 /* Sum over a warp in a fixed butterfly order; every lane gets the same total
@@ -133,12 +99,7 @@ static __global__ void bias_add_kernel(real *y, const real *x, const real *b,
 ADV_API int adv_bias_add(real *y, const real *x, const real *b, int n, int c,
                          int s) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(y);
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(b);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(c);
-  ADV_CHECK_POS(s);
+  if (adv_check_bias_add(__func__, y, x, b, n, c, s)) return 1;
   int64_t total = (int64_t)n * c * s;
   bias_add_kernel<<<adv_grid(total), ADV_BLOCK, 0, adv_cuda_stream()>>>(
       y, x, b, total, c, s);
@@ -192,11 +153,7 @@ static __global__ void bias_grad_rows_kernel(real *db, const real *dy, int n,
 ADV_API int adv_bias_grad(real *db, const real *dy, int n, int c, int s,
                           int accumulate) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(db);
-  ADV_CHECK_PTR(dy);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(c);
-  ADV_CHECK_POS(s);
+  if (adv_check_bias_grad(__func__, db, dy, n, c, s)) return 1;
   if (s == 1) {
     dim3 block(COLS, ROW_GROUPS);
     int grid = (int)(((int64_t)c + COLS - 1) / COLS);
@@ -224,9 +181,7 @@ static __global__ void axpby_kernel(real *y, real a, const real *x, real b,
 
 ADV_API int adv_axpby(real *y, real a, const real *x, real b, int n) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(y);
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_POS(n);
+  if (adv_check_axpby(__func__, y, x, n)) return 1;
   axpby_kernel<<<adv_grid(n), ADV_BLOCK, 0, adv_cuda_stream()>>>(y, a, x, b, n);
   return adv_cuda_launched(__func__);
 }
@@ -239,9 +194,7 @@ static __global__ void affine_kernel(real *y, const real *x, real a, real c,
 
 ADV_API int adv_affine(real *y, const real *x, real a, real c, int n) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(y);
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_POS(n);
+  if (adv_check_affine(__func__, y, x, n)) return 1;
   affine_kernel<<<adv_grid(n), ADV_BLOCK, 0, adv_cuda_stream()>>>(y, x, a, c,
                                                                   n);
   return adv_cuda_launched(__func__);
@@ -260,10 +213,7 @@ static __global__ void mul_kernel(real *out, const real *a, const real *b,
 ADV_API int adv_mul(real *out, const real *a, const real *b, int n,
                     int accumulate) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(out);
-  ADV_CHECK_PTR(a);
-  ADV_CHECK_PTR(b);
-  ADV_CHECK_POS(n);
+  if (adv_check_mul(__func__, out, a, b, n)) return 1;
   mul_kernel<<<adv_grid(n), ADV_BLOCK, 0, adv_cuda_stream()>>>(out, a, b, n,
                                                                accumulate);
   return adv_cuda_launched(__func__);
@@ -289,32 +239,13 @@ ADV_API int adv_broadcast_binary(int op, real *out, const int *out_shape,
                                  int ndim, const real *a, const int *a_strides,
                                  const real *b, const int *b_strides) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(out);
-  ADV_CHECK_PTR(a);
-  ADV_CHECK_PTR(b);
-  ADV_CHECK(op >= 0 && op <= 3, "argument 'op' must be 0..3, got %d", op);
-  ADV_CHECK(ndim >= 0 && ndim <= MAX_DIMS,
-            "argument 'ndim' must be 0..%d, got %d", MAX_DIMS, ndim);
-  if (ndim > 0) {
-    ADV_CHECK_PTR(out_shape);
-    ADV_CHECK_PTR(a_strides);
-    ADV_CHECK_PTR(b_strides);
-  }
+  if (adv_check_broadcast_binary(__func__, op, out, out_shape, ndim, a,
+                                 a_strides, b, b_strides))
+    return 1;
   dims g = {};
-  int64_t total = 1;
-  for (int d = 0; d < ndim; d++) {
-    ADV_CHECK(out_shape[d] > 0, "out_shape[%d] must be > 0, got %d", d,
-              out_shape[d]);
-    ADV_CHECK(a_strides[d] >= 0, "a_strides[%d] must be >= 0, got %d", d,
-              a_strides[d]);
-    ADV_CHECK(b_strides[d] >= 0, "b_strides[%d] must be >= 0, got %d", d,
-              b_strides[d]);
-    g.shape[d] = out_shape[d];
-    g.s1[d] = a_strides[d];
-    g.s2[d] = b_strides[d];
-    total *= g.shape[d];
-  }
-  g.nd = coalesce(ndim, g.shape, g.s1, g.s2);
+  int64_t total;
+  g.nd = adv_broadcast_dims(ndim, out_shape, a_strides, b_strides, g.shape,
+                            g.s1, g.s2, &total);
   broadcast_binary_kernel<<<adv_grid(total), ADV_BLOCK, 0, adv_cuda_stream()>>>(
       op, out, a, b, g, total);
   return adv_cuda_launched(__func__);
@@ -406,26 +337,10 @@ static __global__ void sum_to_inner_summed_kernel(real *out, const real *in,
 ADV_API int adv_sum_to(real *out, const int *out_strides, const real *in,
                        const int *in_shape, int ndim, int accumulate) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(out);
-  ADV_CHECK_PTR(in);
-  ADV_CHECK(ndim >= 0 && ndim <= MAX_DIMS,
-            "argument 'ndim' must be 0..%d, got %d", MAX_DIMS, ndim);
-  if (ndim > 0) {
-    ADV_CHECK_PTR(out_strides);
-    ADV_CHECK_PTR(in_shape);
-  }
-  int64_t shape[MAX_DIMS], os[MAX_DIMS], is[MAX_DIMS], total = 1;
-  for (int d = ndim - 1; d >= 0; d--) {
-    ADV_CHECK(in_shape[d] > 0, "in_shape[%d] must be > 0, got %d", d,
-              in_shape[d]);
-    ADV_CHECK(out_strides[d] >= 0, "out_strides[%d] must be >= 0, got %d", d,
-              out_strides[d]);
-    shape[d] = in_shape[d];
-    os[d] = out_strides[d];
-    is[d] = total; /* in is dense */
-    total *= shape[d];
-  }
-  int nd = coalesce(ndim, shape, os, is);
+  if (adv_check_sum_to(__func__, out, out_strides, in, in_shape, ndim))
+    return 1;
+  int64_t shape[MAX_DIMS], os[MAX_DIMS], is[MAX_DIMS];
+  int nd = adv_sum_to_dims(ndim, in_shape, out_strides, shape, os, is, NULL);
 
   /* split the outer dimensions into kept (out stride != 0) and summed */
   dims kept = {}, red = {};
@@ -466,9 +381,7 @@ ADV_API int adv_sum_to(real *out, const int *out_strides, const real *in,
 /* out[0] = scale * sum(x). */
 ADV_API int adv_sum(real *out, const real *x, int n, real scale) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(out);
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_POS(n);
+  if (adv_check_sum(__func__, out, x, n)) return 1;
   launch_full_sum(out, x, n, (double)scale, 0);
   return adv_cuda_launched(__func__);
 }
@@ -489,9 +402,7 @@ static __global__ void fill_from_scalar_kernel(real *dx, const real *g,
 ADV_API int adv_fill_from_scalar(real *dx, const real *g, real scale, int n,
                                  int accumulate) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(dx);
-  ADV_CHECK_PTR(g);
-  ADV_CHECK_POS(n);
+  if (adv_check_fill_from_scalar(__func__, dx, g, n)) return 1;
   fill_from_scalar_kernel<<<adv_grid(n), ADV_BLOCK, 0, adv_cuda_stream()>>>(
       dx, g, scale, n, accumulate);
   return adv_cuda_launched(__func__);
@@ -516,16 +427,9 @@ static __global__ void copy_rows_kernel(real *__restrict__ dst, int dst_stride,
 ADV_API int adv_copy_rows(real *dst, int dst_stride, const real *src,
                           int src_stride, int rows, int len, int accumulate) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(dst);
-  ADV_CHECK_PTR(src);
-  ADV_CHECK_POS(rows);
-  ADV_CHECK_POS(len);
-  ADV_CHECK(dst_stride >= len,
-            "argument 'dst_stride' must be >= len (%d), got %d", len,
-            dst_stride);
-  ADV_CHECK(src_stride >= len,
-            "argument 'src_stride' must be >= len (%d), got %d", len,
-            src_stride);
+  if (adv_check_copy_rows(__func__, dst, dst_stride, src, src_stride, rows,
+                          len))
+    return 1;
   int64_t total = (int64_t)rows * len;
   copy_rows_kernel<<<adv_grid(total), ADV_BLOCK, 0, adv_cuda_stream()>>>(
       dst, dst_stride, src, src_stride, total, len, accumulate);
@@ -558,11 +462,7 @@ static __global__ void act_forward_kernel(int kind, real slope, const real *x,
 ADV_API int adv_act_forward(int kind, real slope, const real *x, real *y,
                             int n) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(y);
-  ADV_CHECK_POS(n);
-  ADV_CHECK(kind >= 0 && kind <= 3, "argument 'kind' must be 0..3, got %d",
-            kind);
+  if (adv_check_act_forward(__func__, kind, x, y, n)) return 1;
   act_forward_kernel<<<adv_grid(n), ADV_BLOCK, 0, adv_cuda_stream()>>>(
       kind, slope, x, y, n);
   return adv_cuda_launched(__func__);
@@ -598,15 +498,7 @@ static __global__ void act_backward_kernel(int kind, real slope, const real *x,
 ADV_API int adv_act_backward(int kind, real slope, const real *x, const real *y,
                              const real *dy, real *dx, int n, int accumulate) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(dy);
-  ADV_CHECK_PTR(dx);
-  ADV_CHECK_POS(n);
-  ADV_CHECK(kind >= 0 && kind <= 3, "argument 'kind' must be 0..3, got %d",
-            kind);
-  if (kind <= 1)
-    ADV_CHECK_PTR(x);
-  else
-    ADV_CHECK_PTR(y);
+  if (adv_check_act_backward(__func__, kind, x, y, dy, dx, n)) return 1;
   act_backward_kernel<<<adv_grid(n), ADV_BLOCK, 0, adv_cuda_stream()>>>(
       kind, slope, x, y, dy, dx, n, accumulate);
   return adv_cuda_launched(__func__);
@@ -642,11 +534,7 @@ static __global__ void l2norm_forward_kernel(const real *x, real *y, int n,
 
 ADV_API int adv_l2norm_forward(const real *x, real *y, int n, int d, real eps) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(y);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(d);
-  ADV_CHECK(eps >= 0, "argument 'eps' must be >= 0, got %g", (double)eps);
+  if (adv_check_l2norm_forward(__func__, x, y, n, d, eps)) return 1;
   l2norm_forward_kernel<<<warp_rows_grid(n), ADV_BLOCK, 0, adv_cuda_stream()>>>(
       x, y, n, d, (double)eps);
   return adv_cuda_launched(__func__);
@@ -685,12 +573,7 @@ static __global__ void l2norm_backward_kernel(const real *x, const real *dy,
 ADV_API int adv_l2norm_backward(const real *x, const real *dy, real *dx, int n,
                                 int d, real eps, int accumulate) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(dy);
-  ADV_CHECK_PTR(dx);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(d);
-  ADV_CHECK(eps >= 0, "argument 'eps' must be >= 0, got %g", (double)eps);
+  if (adv_check_l2norm_backward(__func__, x, dy, dx, n, d, eps)) return 1;
   l2norm_backward_kernel<<<warp_rows_grid(n), ADV_BLOCK, 0,
                            adv_cuda_stream()>>>(x, dy, dx, n, d, (double)eps,
                                                 accumulate);
@@ -765,11 +648,7 @@ static __global__ void count_errors_finish_kernel(real *out, const real *labels,
 ADV_API int adv_count_errors(real *out, const real *logits, const real *labels,
                              int n, int k) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(out);
-  ADV_CHECK_PTR(logits);
-  ADV_CHECK_PTR(labels);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(k);
+  if (adv_check_count_errors(__func__, out, logits, labels, n, k)) return 1;
   int64_t blocks = ((int64_t)n + ADV_BLOCK - 1) / ADV_BLOCK;
   int nb = blocks > MAX_PARTIALS ? MAX_PARTIALS : (int)blocks;
   count_errors_rows_kernel<<<nb, ADV_BLOCK, 0, adv_cuda_stream()>>>(

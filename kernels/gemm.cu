@@ -9,21 +9,9 @@ ADV_API int adv_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha,
                      const real *a, int lda, const real *b, int ldb, real beta,
                      real *c, int ldc) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(a);
-  ADV_CHECK_PTR(b);
-  ADV_CHECK_PTR(c);
-  ADV_CHECK(trans_a == 0 || trans_a == 1,
-            "argument 'trans_a' must be 0 or 1, got %d", trans_a);
-  ADV_CHECK(trans_b == 0 || trans_b == 1,
-            "argument 'trans_b' must be 0 or 1, got %d", trans_b);
-  ADV_CHECK_POS(m);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(k);
-  ADV_CHECK(lda >= (trans_a ? m : k), "argument 'lda' must be >= %d, got %d",
-            trans_a ? m : k, lda);
-  ADV_CHECK(ldb >= (trans_b ? k : n), "argument 'ldb' must be >= %d, got %d",
-            trans_b ? k : n, ldb);
-  ADV_CHECK(ldc >= n, "argument 'ldc' must be >= %d, got %d", n, ldc);
+  if (adv_check_gemm(__func__, trans_a, trans_b, m, n, k, a, lda, b, ldb, c,
+                     ldc))
+    return 1;
   ADV_CUBLAS(cublasSgemm(adv_cuda_cublas(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
                          trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha,
                          b, ldb, a, lda, &beta, c, ldc));

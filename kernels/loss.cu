@@ -137,10 +137,7 @@ static __global__ void softmax_backward_kernel(const real *y, const real *dy,
 ADV_API int adv_softmax_forward(const real *x, real *y, int n, int k,
                                 int log_softmax) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(y);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(k);
+  if (adv_check_softmax_forward(__func__, x, y, n, k)) return 1;
   softmax_forward_kernel<<<row_blocks(n), ROW_THREADS, 0, adv_cuda_stream()>>>(
       x, y, n, k, log_softmax);
   return adv_cuda_launched(__func__);
@@ -149,11 +146,7 @@ ADV_API int adv_softmax_forward(const real *x, real *y, int n, int k,
 ADV_API int adv_softmax_backward(const real *y, const real *dy, real *dx, int n,
                                  int k, int log_softmax, int accumulate) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(y);
-  ADV_CHECK_PTR(dy);
-  ADV_CHECK_PTR(dx);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(k);
+  if (adv_check_softmax_backward(__func__, y, dy, dx, n, k)) return 1;
   softmax_backward_kernel<<<row_blocks(n), ROW_THREADS, 0, adv_cuda_stream()>>>(
       y, dy, dx, n, k, log_softmax, accumulate);
   return adv_cuda_launched(__func__);
@@ -214,12 +207,9 @@ ADV_API int adv_cross_entropy_forward(const real *logits, const real *labels,
                                       real *loss, real *save_logp, int n,
                                       int k) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(logits);
-  ADV_CHECK_PTR(labels);
-  ADV_CHECK_PTR(loss);
-  ADV_CHECK_PTR(save_logp);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(k);
+  if (adv_check_cross_entropy_forward(__func__, logits, labels, loss, save_logp,
+                                      n, k))
+    return 1;
   double *part = NULL;
   ADV_CUDA(scratch_get((size_t)n * sizeof(double), &part));
   cudaStream_t st = adv_cuda_stream();
@@ -234,12 +224,9 @@ ADV_API int adv_cross_entropy_backward(const real *save_logp,
                                        const real *labels, const real *g,
                                        real *dx, int n, int k, int accumulate) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(save_logp);
-  ADV_CHECK_PTR(labels);
-  ADV_CHECK_PTR(g);
-  ADV_CHECK_PTR(dx);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(k);
+  if (adv_check_cross_entropy_backward(__func__, save_logp, labels, g, dx, n,
+                                       k))
+    return 1;
   const int64_t total = (int64_t)n * k;
   cross_entropy_backward_kernel<<<adv_grid(total), ADV_BLOCK, 0,
                                   adv_cuda_stream()>>>(save_logp, labels, g, dx,
@@ -319,13 +306,8 @@ static __global__ void kl_backward_kernel(const real *save_loga,
 ADV_API int adv_kl_forward(const real *a, const real *b, real *loss,
                            real *save_loga, real *save_logb, int n, int k) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(a);
-  ADV_CHECK_PTR(b);
-  ADV_CHECK_PTR(loss);
-  ADV_CHECK_PTR(save_loga);
-  ADV_CHECK_PTR(save_logb);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(k);
+  if (adv_check_kl_forward(__func__, a, b, loss, save_loga, save_logb, n, k))
+    return 1;
   double *part = NULL;
   ADV_CUDA(scratch_get((size_t)n * sizeof(double), &part));
   cudaStream_t st = adv_cuda_stream();
@@ -340,11 +322,7 @@ ADV_API int adv_kl_backward(const real *save_loga, const real *save_logb,
                             const real *g, real *da, real *db, int n, int k,
                             int accumulate_a, int accumulate_b) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(save_loga);
-  ADV_CHECK_PTR(save_logb);
-  ADV_CHECK_PTR(g);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(k);
+  if (adv_check_kl_backward(__func__, save_loga, save_logb, g, n, k)) return 1;
   if (!da && !db) return 0;
   kl_backward_kernel<<<row_blocks(n), ROW_THREADS, 0, adv_cuda_stream()>>>(
       save_loga, save_logb, g, da, db, n, k, accumulate_a, accumulate_b);
@@ -384,10 +362,7 @@ static __global__ void sq_error_backward_kernel(const real *a, const real *b,
 ADV_API int adv_sq_error_forward(const real *a, const real *b, real *loss,
                                  int n, real scale) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(a);
-  ADV_CHECK_PTR(b);
-  ADV_CHECK_PTR(loss);
-  ADV_CHECK_POS(n);
+  if (adv_check_sq_error_forward(__func__, a, b, loss, n)) return 1;
   int blocks = adv_grid(n);
   if (blocks > SQ_BLOCKS) blocks = SQ_BLOCKS;
   double *part = NULL;
@@ -404,10 +379,7 @@ ADV_API int adv_sq_error_backward(const real *a, const real *b, const real *g,
                                   real *da, real *db, int n, real scale,
                                   int accumulate_a, int accumulate_b) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(a);
-  ADV_CHECK_PTR(b);
-  ADV_CHECK_PTR(g);
-  ADV_CHECK_POS(n);
+  if (adv_check_sq_error_backward(__func__, a, b, g, n)) return 1;
   if (!da && !db) return 0;
   sq_error_backward_kernel<<<adv_grid(n), ADV_BLOCK, 0, adv_cuda_stream()>>>(
       a, b, g, da, db, n, scale, accumulate_a, accumulate_b);

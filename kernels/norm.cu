@@ -106,25 +106,11 @@ ADV_API int adv_batchnorm_forward_train(const real *x, const real *gamma,
                                         int n, int c, int s, real momentum,
                                         real eps, int update_running) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(gamma);
-  ADV_CHECK_PTR(beta);
-  ADV_CHECK_PTR(y);
-  ADV_CHECK_PTR(save_mean);
-  ADV_CHECK_PTR(save_invstd);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(c);
-  ADV_CHECK_POS(s);
-  ADV_CHECK(eps >= 0, "argument 'eps' must be >= 0, got %g", (double)eps);
+  if (adv_check_batchnorm_forward_train(__func__, x, gamma, beta, y, save_mean,
+                                        save_invstd, running_mean, running_var,
+                                        n, c, s, eps, update_running))
+    return 1;
   const int64_t cnt = (int64_t)n * s; /* values per channel */
-  if (update_running) {
-    ADV_CHECK_PTR(running_mean);
-    ADV_CHECK_PTR(running_var);
-    ADV_CHECK(cnt >= 2,
-              "need at least 2 values per channel to update the running "
-              "variance, got n*s = %lld",
-              (long long)cnt);
-  }
   real *scale = NULL;
   ADV_CUDA(scratch_get((size_t)c * sizeof(real), &scale));
   cudaStream_t st = adv_cuda_stream();
@@ -195,14 +181,9 @@ ADV_API int adv_batchnorm_backward_train(const real *x, const real *gamma,
                                          int accumulate_dx,
                                          int accumulate_params) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(gamma);
-  ADV_CHECK_PTR(save_mean);
-  ADV_CHECK_PTR(save_invstd);
-  ADV_CHECK_PTR(dy);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(c);
-  ADV_CHECK_POS(s);
+  if (adv_check_batchnorm_backward_train(__func__, x, gamma, save_mean,
+                                         save_invstd, dy, n, c, s))
+    return 1;
   if (!dx && !dgamma && !dbeta) return 0;
   real *coef = NULL;
   if (dx) ADV_CUDA(scratch_get((size_t)3 * c * sizeof(real), &coef));
@@ -237,16 +218,9 @@ ADV_API int adv_batchnorm_forward_infer(const real *x, const real *gamma,
                                         const real *running_var, real *y, int n,
                                         int c, int s, real eps) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(gamma);
-  ADV_CHECK_PTR(beta);
-  ADV_CHECK_PTR(running_mean);
-  ADV_CHECK_PTR(running_var);
-  ADV_CHECK_PTR(y);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(c);
-  ADV_CHECK_POS(s);
-  ADV_CHECK(eps >= 0, "argument 'eps' must be >= 0, got %g", (double)eps);
+  if (adv_check_batchnorm_forward_infer(__func__, x, gamma, beta, running_mean,
+                                        running_var, y, n, c, s, eps))
+    return 1;
   real *scale = NULL;
   ADV_CUDA(scratch_get((size_t)c * sizeof(real), &scale));
   cudaStream_t st = adv_cuda_stream();
@@ -305,15 +279,9 @@ ADV_API int adv_batchnorm_backward_infer(const real *x, const real *gamma,
                                          real eps, int accumulate_dx,
                                          int accumulate_params) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(gamma);
-  ADV_CHECK_PTR(running_mean);
-  ADV_CHECK_PTR(running_var);
-  ADV_CHECK_PTR(dy);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(c);
-  ADV_CHECK_POS(s);
-  ADV_CHECK(eps >= 0, "argument 'eps' must be >= 0, got %g", (double)eps);
+  if (adv_check_batchnorm_backward_infer(__func__, x, gamma, running_mean,
+                                         running_var, dy, n, c, s, eps))
+    return 1;
   cudaStream_t st = adv_cuda_stream();
   if (dgamma || dbeta) {
     bn_backward_infer_stats_kernel<<<c, bn_threads((int64_t)n * s), 0, st>>>(

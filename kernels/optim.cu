@@ -67,24 +67,9 @@ ADV_API int adv_adam_step(int count, const int64_t *ptrs, const int *sizes,
                           real lr, real beta1, real beta2, real eps, real bc1,
                           real bc2, real weight_decay) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_POS(count);
-  ADV_CHECK_PTR(ptrs);
-  ADV_CHECK_PTR(sizes);
-  ADV_CHECK(beta1 >= 0 && beta1 < 1,
-            "argument 'beta1' must be in [0, 1), got %g", (double)beta1);
-  ADV_CHECK(beta2 >= 0 && beta2 < 1,
-            "argument 'beta2' must be in [0, 1), got %g", (double)beta2);
-  ADV_CHECK(bc1 > 0 && bc1 <= 1, "argument 'bc1' must be in (0, 1], got %g",
-            (double)bc1);
-  ADV_CHECK(bc2 > 0 && bc2 <= 1, "argument 'bc2' must be in (0, 1], got %g",
-            (double)bc2);
-  ADV_CHECK(eps >= 0, "argument 'eps' must be >= 0, got %g", (double)eps);
-  for (int t = 0; t < count; t++) {
-    ADV_CHECK(sizes[t] > 0, "tensor %d: size must be > 0, got %d", t, sizes[t]);
-    for (int j = 0; j < 4; j++)
-      ADV_CHECK(ptrs[4 * t + j] != 0,
-                "tensor %d: pointer %d (p, g, m, v) is NULL", t, j);
-  }
+  if (adv_check_adam_step(__func__, count, ptrs, sizes, beta1, beta2, eps, bc1,
+                          bc2))
+    return 1;
   /* folding the corrections into two scalars keeps one divide and one
    * square root per element, as in C */
   const real step = lr / bc1, rs = (real)(1.0 / sqrt((double)bc2));

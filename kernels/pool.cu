@@ -105,11 +105,9 @@ ADV_API int adv_maxpool_forward(const real *x, real *y, int n, int c, int h,
                                 int wd, int kh, int kw, int sh, int sw, int ph,
                                 int pw, int oh, int ow) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(y);
-  int err = adv_check_pool_geometry(__func__, n, c, h, wd, kh, kw, sh, sw, ph,
-                                    pw, oh, ow);
-  if (err) return err;
+  if (adv_check_maxpool_forward(__func__, x, y, n, c, h, wd, kh, kw, sh, sw, ph,
+                                pw, oh, ow))
+    return 1;
   const int64_t total = (int64_t)n * c * oh * ow;
   maxpool_forward_kernel<<<adv_grid(total), ADV_BLOCK, 0, adv_cuda_stream()>>>(
       x, y, total, h, wd, kh, kw, sh, sw, ph, pw, oh, ow);
@@ -121,12 +119,9 @@ ADV_API int adv_maxpool_backward(const real *x, const real *dy, real *dx, int n,
                                  int sw, int ph, int pw, int oh, int ow,
                                  int accumulate) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(dy);
-  ADV_CHECK_PTR(dx);
-  int err = adv_check_pool_geometry(__func__, n, c, h, wd, kh, kw, sh, sw, ph,
-                                    pw, oh, ow);
-  if (err) return err;
+  if (adv_check_maxpool_backward(__func__, x, dy, dx, n, c, h, wd, kh, kw, sh,
+                                 sw, ph, pw, oh, ow))
+    return 1;
   const int64_t total = (int64_t)n * c * h * wd;
   maxpool_backward_kernel<<<adv_grid(total), ADV_BLOCK, 0, adv_cuda_stream()>>>(
       x, dy, dx, total, h, wd, kh, kw, sh, sw, ph, pw, oh, ow, accumulate);
@@ -162,10 +157,7 @@ static __global__ void global_avgpool_backward_kernel(const real *dy, real *dx,
 
 ADV_API int adv_global_avgpool_forward(const real *x, real *y, int nc, int s) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(y);
-  ADV_CHECK_POS(nc);
-  ADV_CHECK_POS(s);
+  if (adv_check_global_avgpool_forward(__func__, x, y, nc, s)) return 1;
   const int rows_per_block = ROW_THREADS / 32;
   const int blocks = (int)(((int64_t)nc + rows_per_block - 1) / rows_per_block);
   global_avgpool_forward_kernel<<<blocks, ROW_THREADS, 0, adv_cuda_stream()>>>(
@@ -176,10 +168,7 @@ ADV_API int adv_global_avgpool_forward(const real *x, real *y, int nc, int s) {
 ADV_API int adv_global_avgpool_backward(const real *dy, real *dx, int nc, int s,
                                         int accumulate) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(dy);
-  ADV_CHECK_PTR(dx);
-  ADV_CHECK_POS(nc);
-  ADV_CHECK_POS(s);
+  if (adv_check_global_avgpool_backward(__func__, dy, dx, nc, s)) return 1;
   const int64_t total = (int64_t)nc * s;
   global_avgpool_backward_kernel<<<adv_grid(total), ADV_BLOCK, 0,
                                    adv_cuda_stream()>>>(dy, dx, total, s,

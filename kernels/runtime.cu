@@ -111,11 +111,7 @@ ADV_API int64_t adv_cuda_malloc_count(void) { return g_mallocs; }
  * recorded when the device is out of memory. */
 ADV_API void *adv_alloc(int64_t bytes) {
   if (adv_cuda_require(__func__)) return NULL;
-  if (bytes < 0) {
-    adv_fail(__func__, "argument 'bytes' must be >= 0, got %lld",
-             (long long)bytes);
-    return NULL;
-  }
+  if (adv_check_alloc(__func__, bytes)) return NULL;
   void *p = NULL;
   cudaError_t e = cudaMalloc(&p, bytes == 0 ? 256 : (size_t)bytes);
   if (e != cudaSuccess) {
@@ -170,7 +166,7 @@ cudaError_t adv_cuda_scratch(size_t bytes, void **out) {
 
 /* The GPU backend has no host threads to set; kept for the shared ABI. */
 ADV_API int adv_set_num_threads(int n) {
-  ADV_CHECK_POS(n);
+  if (adv_check_set_num_threads(__func__, n)) return 1;
   return 0;
 }
 
@@ -182,17 +178,14 @@ __global__ void fill_kernel(real *x, int64_t n, real value) {
 
 ADV_API int adv_fill(real *x, int n, real value) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_POS(n);
+  if (adv_check_fill(__func__, x, n)) return 1;
   fill_kernel<<<adv_grid(n), ADV_BLOCK, 0, g_stream>>>(x, n, value);
   return adv_cuda_launched(__func__);
 }
 
 ADV_API int adv_copy(real *dst, const real *src, int n) {
   ADV_REQUIRE_CUDA();
-  ADV_CHECK_PTR(dst);
-  ADV_CHECK_PTR(src);
-  ADV_CHECK_POS(n);
+  if (adv_check_copy(__func__, dst, src, n)) return 1;
   if (dst == src) return 0;
   ADV_CUDA(cudaMemcpyAsync(dst, src, (size_t)n * sizeof(real),
                            cudaMemcpyDeviceToDevice, g_stream));

@@ -83,14 +83,11 @@ static int64_t pad64(int64_t elems) {
   return (elems + q - 1) / q * q;
 }
 
-/* ---- argument checks and tiling ---- */
+/* ---- tiling ---- */
 
-static int conv_setup(Conv *s, const char *fn, int n, int c, int h, int wd,
-                      int k, int kh, int kw, int sh, int sw, int ph, int pw,
-                      int oh, int ow) {
-  if (adv_check_conv_geometry(fn, n, c, h, wd, k, kh, kw, sh, sw, ph, pw, oh,
-                              ow))
-    return 1;
+/* The geometry, checked by the caller (adv_check_conv2d_*). */
+static void conv_setup(Conv *s, int n, int c, int h, int wd, int k, int kh,
+                       int kw, int sh, int sw, int ph, int pw, int oh, int ow) {
   *s = (Conv){.n = n, .c = c, .h = h, .wd = wd, .k = k, .kh = kh, .kw = kw,
               .sh = sh, .sw = sw, .ph = ph, .pw = pw, .oh = oh, .ow = ow};
   s->ckk = c * kh * kw;
@@ -101,7 +98,7 @@ static int conv_setup(Conv *s, const char *fn, int n, int c, int h, int wd,
   if (s->direct) {
     s->col_len = 0;
     s->tmp_len = 0;
-    return 0;
+    return;
   }
   if (s->ohw < CONV_MIN_COLS) {
     /* small images: several samples per tile */
@@ -120,7 +117,6 @@ static int conv_setup(Conv *s, const char *fn, int n, int c, int h, int wd,
   }
   s->col_len = pad64((int64_t)s->ckk * s->g * s->band * ow);
   s->tmp_len = s->g > 1 ? pad64((int64_t)s->k * s->g * s->ohw) : 0;
-  return 0;
 }
 
 /* Threads for a pass over n samples: one chunk of samples per thread. */
@@ -253,13 +249,11 @@ static void forward_chunk(const Conv *s, const real *x, const real *w, real *y,
 int adv_conv2d_forward(const real *x, const real *w, real *y, int n, int c,
                        int h, int wd, int k, int kh, int kw, int sh, int sw,
                        int ph, int pw, int oh, int ow) {
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(w);
-  ADV_CHECK_PTR(y);
+  if (adv_check_conv2d_forward(__func__, x, w, y, n, c, h, wd, k, kh, kw, sh,
+                               sw, ph, pw, oh, ow))
+    return 1;
   Conv s;
-  int err = conv_setup(&s, __func__, n, c, h, wd, k, kh, kw, sh, sw, ph, pw,
-                       oh, ow);
-  if (err) return err;
+  conv_setup(&s, n, c, h, wd, k, kh, kw, sh, sw, ph, pw, oh, ow);
   int nt = conv_threads(&s);
   int64_t per = s.col_len + s.tmp_len;
   real *buf = per > 0 ? scratch((size_t)(per * nt)) : NULL;
@@ -322,13 +316,11 @@ int adv_conv2d_backward_data(const real *dy, const real *w, real *dx, int n,
                              int c, int h, int wd, int k, int kh, int kw,
                              int sh, int sw, int ph, int pw, int oh, int ow,
                              int accumulate) {
-  ADV_CHECK_PTR(dy);
-  ADV_CHECK_PTR(w);
-  ADV_CHECK_PTR(dx);
+  if (adv_check_conv2d_backward_data(__func__, dy, w, dx, n, c, h, wd, k, kh,
+                                     kw, sh, sw, ph, pw, oh, ow))
+    return 1;
   Conv s;
-  int err = conv_setup(&s, __func__, n, c, h, wd, k, kh, kw, sh, sw, ph, pw,
-                       oh, ow);
-  if (err) return err;
+  conv_setup(&s, n, c, h, wd, k, kh, kw, sh, sw, ph, pw, oh, ow);
   int nt = conv_threads(&s);
   int64_t per = s.col_len + s.tmp_len;
   real *buf = per > 0 ? scratch((size_t)(per * nt)) : NULL;
@@ -394,13 +386,11 @@ int adv_conv2d_backward_filter(const real *x, const real *dy, real *dw, int n,
                                int c, int h, int wd, int k, int kh, int kw,
                                int sh, int sw, int ph, int pw, int oh, int ow,
                                int accumulate) {
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(dy);
-  ADV_CHECK_PTR(dw);
+  if (adv_check_conv2d_backward_filter(__func__, x, dy, dw, n, c, h, wd, k, kh,
+                                       kw, sh, sw, ph, pw, oh, ow))
+    return 1;
   Conv s;
-  int err = conv_setup(&s, __func__, n, c, h, wd, k, kh, kw, sh, sw, ph, pw,
-                       oh, ow);
-  if (err) return err;
+  conv_setup(&s, n, c, h, wd, k, kh, kw, sh, sw, ph, pw, oh, ow);
   int nt = conv_threads(&s);
   if (nt == 1) {
     int64_t per = s.col_len + s.tmp_len;

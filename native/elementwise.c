@@ -7,9 +7,10 @@
 #include <stdlib.h>
 
 #include "common.h"
+#include "hostdevice.h"
 #include "realmath.h"
 
-#define MAX_DIMS 8
+#define MAX_DIMS ADV_MAX_DIMS
 
 /* ---- summation helpers ---- */
 
@@ -61,12 +62,7 @@ static double sum_blocks(const real *x, int64_t n) {
 /* y[n,c,s] = x[n,c,s] + b[c]; x may equal y. s == 1 (dense layers) gets its
  * own loop so the inner loop runs along c instead of over one element. */
 int adv_bias_add(real *y, const real *x, const real *b, int n, int c, int s) {
-  ADV_CHECK_PTR(y);
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(b);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(c);
-  ADV_CHECK_POS(s);
+  if (adv_check_bias_add(__func__, y, x, b, n, c, s)) return 1;
   int64_t total = (int64_t)n * c * s;
   if (s == 1) {
 #pragma omp parallel for if (total > ADV_PARALLEL_MIN) schedule(static)
@@ -91,11 +87,7 @@ int adv_bias_add(real *y, const real *x, const real *b, int n, int c, int s) {
 /* db[c] (+)= sum over n and s of dy[n,c,s]. */
 int adv_bias_grad(real *db, const real *dy, int n, int c, int s,
                   int accumulate) {
-  ADV_CHECK_PTR(db);
-  ADV_CHECK_PTR(dy);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(c);
-  ADV_CHECK_POS(s);
+  if (adv_check_bias_grad(__func__, db, dy, n, c, s)) return 1;
   int64_t total = (int64_t)n * c * s;
   if (s == 1) {
     /* columns of an (n, c) matrix: each thread owns a strip of 64 columns
@@ -129,9 +121,7 @@ int adv_bias_grad(real *db, const real *dy, int n, int c, int s,
 /* y = a x + b y; x may equal y. b == 0 does not read y (as BLAS's beta), so y
  * may start uninitialised. */
 int adv_axpby(real *y, real a, const real *x, real b, int n) {
-  ADV_CHECK_PTR(y);
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_POS(n);
+  if (adv_check_axpby(__func__, y, x, n)) return 1;
   if (b == 0) {
 #pragma omp parallel for if (n > ADV_PARALLEL_MIN) schedule(static)
     for (int i = 0; i < n; i++) y[i] = a * x[i];
@@ -144,9 +134,7 @@ int adv_axpby(real *y, real a, const real *x, real b, int n) {
 
 /* y = a x + c; x may equal y. */
 int adv_affine(real *y, const real *x, real a, real c, int n) {
-  ADV_CHECK_PTR(y);
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_POS(n);
+  if (adv_check_affine(__func__, y, x, n)) return 1;
 #pragma omp parallel for if (n > ADV_PARALLEL_MIN) schedule(static)
   for (int i = 0; i < n; i++) y[i] = a * x[i] + c;
   return 0;
@@ -154,10 +142,7 @@ int adv_affine(real *y, const real *x, real a, real c, int n) {
 
 /* out (+)= a b; out may equal a or b. */
 int adv_mul(real *out, const real *a, const real *b, int n, int accumulate) {
-  ADV_CHECK_PTR(out);
-  ADV_CHECK_PTR(a);
-  ADV_CHECK_PTR(b);
-  ADV_CHECK_POS(n);
+  if (adv_check_mul(__func__, out, a, b, n)) return 1;
   if (accumulate) {
 #pragma omp parallel for if (n > ADV_PARALLEL_MIN) schedule(static)
     for (int i = 0; i < n; i++) out[i] += a[i] * b[i];
@@ -169,50 +154,6 @@ int adv_mul(real *out, const real *a, const real *b, int n, int accumulate) {
 }
 
 /* ---- broadcasting ---- */
-
-/* Drops size-1 dimensions and merges each dimension into its inner
- * neighbour wherever both operands' strides allow, so the innermost loop is
- * as long as possible (e.g. (n, c, h, w) + (c, 1, 1) becomes (n, c, h*w)).
- * Returns the new number of dimensions, at least 1. */
-static int coalesce(int ndim, int64_t *shape, int64_t *s1, int64_t *s2) {
-  int nd = 0;
-  for (int d = 0; d < ndim; d++) {
-    if (shape[d] == 1) continue;
-    if (nd > 0 && s1[nd - 1] == s1[d] * shape[d] &&
-        s2[nd - 1] == s2[d] * shape[d]) {
-      shape[nd - 1] *= shape[d];
-      s1[nd - 1] = s1[d];
-      s2[nd - 1] = s2[d];
-      continue;
-    }
-    shape[nd] = shape[d];
-    s1[nd] = s1[d];
-    s2[nd] = s2[d];
-    nd++;
-  }
-  if (nd == 0) {
-    shape[0] = 1;
-    s1[0] = s2[0] = 0;
-    nd = 1;
-  }
-  return nd;
-}
-
-/* Offsets into two operands of the element with linear index lin over the
- * first nd dimensions (row-major). */
-static void offsets_of(int64_t lin, int nd, const int64_t *shape,
-                       const int64_t *s1, const int64_t *s2, int64_t *o1,
-                       int64_t *o2) {
-  int64_t a = 0, b = 0;
-  for (int d = nd - 1; d >= 0; d--) {
-    int64_t i = lin % shape[d];
-    lin /= shape[d];
-    a += i * s1[d];
-    b += i * s2[d];
-  }
-  *o1 = a;
-  *o2 = b;
-}
 
 /* One output row of a broadcast op. The stride pairs (1,1), (1,0) and (0,1)
  * get their own loops so they vectorise; anything else is a strided loop. */
@@ -245,31 +186,12 @@ typedef void (*row_fn)(real *, const real *, int64_t, const real *, int64_t,
 int adv_broadcast_binary(int op, real *out, const int *out_shape, int ndim,
                          const real *a, const int *a_strides, const real *b,
                          const int *b_strides) {
-  ADV_CHECK_PTR(out);
-  ADV_CHECK_PTR(a);
-  ADV_CHECK_PTR(b);
-  ADV_CHECK(op >= 0 && op <= 3, "argument 'op' must be 0..3, got %d", op);
-  ADV_CHECK(ndim >= 0 && ndim <= MAX_DIMS,
-            "argument 'ndim' must be 0..%d, got %d", MAX_DIMS, ndim);
-  if (ndim > 0) {
-    ADV_CHECK_PTR(out_shape);
-    ADV_CHECK_PTR(a_strides);
-    ADV_CHECK_PTR(b_strides);
-  }
-  int64_t shape[MAX_DIMS], sa[MAX_DIMS], sb[MAX_DIMS], total = 1;
-  for (int d = 0; d < ndim; d++) {
-    ADV_CHECK(out_shape[d] > 0, "out_shape[%d] must be > 0, got %d", d,
-              out_shape[d]);
-    ADV_CHECK(a_strides[d] >= 0, "a_strides[%d] must be >= 0, got %d", d,
-              a_strides[d]);
-    ADV_CHECK(b_strides[d] >= 0, "b_strides[%d] must be >= 0, got %d", d,
-              b_strides[d]);
-    shape[d] = out_shape[d];
-    sa[d] = a_strides[d];
-    sb[d] = b_strides[d];
-    total *= shape[d];
-  }
-  int nd = coalesce(ndim, shape, sa, sb);
+  if (adv_check_broadcast_binary(__func__, op, out, out_shape, ndim, a,
+                                 a_strides, b, b_strides))
+    return 1;
+  int64_t shape[MAX_DIMS], sa[MAX_DIMS], sb[MAX_DIMS], total;
+  int nd = adv_broadcast_dims(ndim, out_shape, a_strides, b_strides, shape, sa,
+                              sb, &total);
   row_fn row = op == 0 ? row_add : op == 1 ? row_sub : op == 2 ? row_mul
                                                                : row_div;
   int64_t len = shape[nd - 1], rows = total / len;
@@ -277,7 +199,7 @@ int adv_broadcast_binary(int op, real *out, const int *out_shape, int ndim,
 #pragma omp parallel for if (total > ADV_PARALLEL_MIN) schedule(static)
   for (int64_t r = 0; r < rows; r++) {
     int64_t oa, ob;
-    offsets_of(r, nd - 1, shape, sa, sb, &oa, &ob);
+    adv_offsets_of(r, nd - 1, shape, sa, sb, &oa, &ob);
     row(out + r * len, a + oa, sa_in, b + ob, sb_in, len);
   }
   return 0;
@@ -308,26 +230,10 @@ static void odo_next(odometer *o) {
 #define CHUNK 256
 int adv_sum_to(real *out, const int *out_strides, const real *in,
                const int *in_shape, int ndim, int accumulate) {
-  ADV_CHECK_PTR(out);
-  ADV_CHECK_PTR(in);
-  ADV_CHECK(ndim >= 0 && ndim <= MAX_DIMS,
-            "argument 'ndim' must be 0..%d, got %d", MAX_DIMS, ndim);
-  if (ndim > 0) {
-    ADV_CHECK_PTR(out_strides);
-    ADV_CHECK_PTR(in_shape);
-  }
-  int64_t shape[MAX_DIMS], os[MAX_DIMS], is[MAX_DIMS], total = 1;
-  for (int d = ndim - 1; d >= 0; d--) {
-    ADV_CHECK(in_shape[d] > 0, "in_shape[%d] must be > 0, got %d", d,
-              in_shape[d]);
-    ADV_CHECK(out_strides[d] >= 0, "out_strides[%d] must be >= 0, got %d", d,
-              out_strides[d]);
-    shape[d] = in_shape[d];
-    os[d] = out_strides[d];
-    is[d] = total; /* in is dense */
-    total *= shape[d];
-  }
-  int nd = coalesce(ndim, shape, os, is);
+  if (adv_check_sum_to(__func__, out, out_strides, in, in_shape, ndim))
+    return 1;
+  int64_t shape[MAX_DIMS], os[MAX_DIMS], is[MAX_DIMS], total;
+  int nd = adv_sum_to_dims(ndim, in_shape, out_strides, shape, os, is, &total);
 
   /* split the outer dimensions into kept (out stride != 0) and summed */
   odometer kept = {0}, red = {0};
@@ -352,7 +258,8 @@ int adv_sum_to(real *out, const int *out_strides, const real *in,
     for (int64_t w = 0; w < nkeep * nch; w++) {
       int64_t ob, ib, j0 = (w % nch) * CHUNK;
       int64_t cw = len - j0 < CHUNK ? len - j0 : CHUNK;
-      offsets_of(w / nch, kept.nd, kept.shape, kept.stride, kept_is, &ob, &ib);
+      adv_offsets_of(w / nch, kept.nd, kept.shape, kept.stride, kept_is, &ob,
+                     &ib);
       double acc[CHUNK] = {0};
       odometer o = red;
       for (int64_t r = 0; r < nred; r++, odo_next(&o)) {
@@ -375,7 +282,7 @@ int adv_sum_to(real *out, const int *out_strides, const real *in,
 #pragma omp parallel for if (total > ADV_PARALLEL_MIN) schedule(static)
   for (int64_t k = 0; k < nkeep; k++) {
     int64_t ob, ib;
-    offsets_of(k, kept.nd, kept.shape, kept.stride, kept_is, &ob, &ib);
+    adv_offsets_of(k, kept.nd, kept.shape, kept.stride, kept_is, &ob, &ib);
     double acc = 0.0;
     odometer o = red;
     for (int64_t r = 0; r < nred; r++, odo_next(&o))
@@ -389,9 +296,7 @@ int adv_sum_to(real *out, const int *out_strides, const real *in,
 
 /* out[0] = scale * sum(x). */
 int adv_sum(real *out, const real *x, int n, real scale) {
-  ADV_CHECK_PTR(out);
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_POS(n);
+  if (adv_check_sum(__func__, out, x, n)) return 1;
   out[0] = (real)((double)scale * sum_blocks(x, n));
   return 0;
 }
@@ -399,9 +304,7 @@ int adv_sum(real *out, const real *x, int n, real scale) {
 /* dx (+)= scale g[0]: the backward of sum and mean. */
 int adv_fill_from_scalar(real *dx, const real *g, real scale, int n,
                          int accumulate) {
-  ADV_CHECK_PTR(dx);
-  ADV_CHECK_PTR(g);
-  ADV_CHECK_POS(n);
+  if (adv_check_fill_from_scalar(__func__, dx, g, n)) return 1;
   real v = scale * g[0];
   if (accumulate) {
 #pragma omp parallel for if (n > ADV_PARALLEL_MIN) schedule(static)
@@ -417,14 +320,9 @@ int adv_fill_from_scalar(real *dx, const real *g, real scale, int n,
  * and its backward. dst and src must not overlap. */
 int adv_copy_rows(real *dst, int dst_stride, const real *src, int src_stride,
                   int rows, int len, int accumulate) {
-  ADV_CHECK_PTR(dst);
-  ADV_CHECK_PTR(src);
-  ADV_CHECK_POS(rows);
-  ADV_CHECK_POS(len);
-  ADV_CHECK(dst_stride >= len, "argument 'dst_stride' must be >= len (%d), got %d",
-            len, dst_stride);
-  ADV_CHECK(src_stride >= len, "argument 'src_stride' must be >= len (%d), got %d",
-            len, src_stride);
+  if (adv_check_copy_rows(__func__, dst, dst_stride, src, src_stride, rows,
+                          len))
+    return 1;
   int64_t total = (int64_t)rows * len;
 #pragma omp parallel for if (total > ADV_PARALLEL_MIN) schedule(static)
   for (int r = 0; r < rows; r++) {
@@ -443,11 +341,7 @@ int adv_copy_rows(real *dst, int dst_stride, const real *src, int src_stride,
 /* kind: 0 relu, 1 leaky relu, 2 sigmoid, 3 tanh. x may equal y. relu passes
  * NaN through (x < 0 is false for NaN) so NaNs are not hidden. */
 int adv_act_forward(int kind, real slope, const real *x, real *y, int n) {
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(y);
-  ADV_CHECK_POS(n);
-  ADV_CHECK(kind >= 0 && kind <= 3, "argument 'kind' must be 0..3, got %d",
-            kind);
+  if (adv_check_act_forward(__func__, kind, x, y, n)) return 1;
   switch (kind) {
   case 0:
 #pragma omp parallel for if (n > ADV_PARALLEL_MIN) schedule(static)
@@ -478,13 +372,7 @@ int adv_act_forward(int kind, real slope, const real *x, real *y, int n) {
  * tanh read y (x may be NULL). dx may equal dy. */
 int adv_act_backward(int kind, real slope, const real *x, const real *y,
                      const real *dy, real *dx, int n, int accumulate) {
-  ADV_CHECK_PTR(dy);
-  ADV_CHECK_PTR(dx);
-  ADV_CHECK_POS(n);
-  ADV_CHECK(kind >= 0 && kind <= 3, "argument 'kind' must be 0..3, got %d",
-            kind);
-  if (kind <= 1) ADV_CHECK_PTR(x);
-  else ADV_CHECK_PTR(y);
+  if (adv_check_act_backward(__func__, kind, x, y, dy, dx, n)) return 1;
   if (!accumulate) { /* never read dx when overwriting: it may be garbage */
     switch (kind) {
     case 0:
@@ -531,11 +419,7 @@ int adv_act_backward(int kind, real slope, const real *x, const real *y,
 
 /* y = x / sqrt(eps + |x|^2) per row of an (n, d) matrix; x may equal y. */
 int adv_l2norm_forward(const real *x, real *y, int n, int d, real eps) {
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(y);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(d);
-  ADV_CHECK(eps >= 0, "argument 'eps' must be >= 0, got %g", (double)eps);
+  if (adv_check_l2norm_forward(__func__, x, y, n, d, eps)) return 1;
   int64_t total = (int64_t)n * d;
 #pragma omp parallel for if (total > ADV_PARALLEL_MIN) schedule(static)
   for (int i = 0; i < n; i++) {
@@ -551,12 +435,7 @@ int adv_l2norm_forward(const real *x, real *y, int n, int d, real eps) {
  * from x rather than saving it: one extra pass over a row is cheap. */
 int adv_l2norm_backward(const real *x, const real *dy, real *dx, int n, int d,
                         real eps, int accumulate) {
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(dy);
-  ADV_CHECK_PTR(dx);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(d);
-  ADV_CHECK(eps >= 0, "argument 'eps' must be >= 0, got %g", (double)eps);
+  if (adv_check_l2norm_backward(__func__, x, dy, dx, n, d, eps)) return 1;
   int64_t total = (int64_t)n * d;
 #pragma omp parallel for if (total > ADV_PARALLEL_MIN) schedule(static)
   for (int i = 0; i < n; i++) {
@@ -579,11 +458,7 @@ int adv_l2norm_backward(const real *x, const real *dy, real *dx, int n, int d,
  * integers in [0, k); otherwise nothing is written and an error returned. */
 int adv_count_errors(real *out, const real *logits, const real *labels, int n,
                      int k) {
-  ADV_CHECK_PTR(out);
-  ADV_CHECK_PTR(logits);
-  ADV_CHECK_PTR(labels);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(k);
+  if (adv_check_count_errors(__func__, out, logits, labels, n, k)) return 1;
   int64_t total = (int64_t)n * k;
   int errors = 0, bad = n; /* first row with an invalid label, n if none */
 #pragma omp parallel for if (total > ADV_PARALLEL_MIN) schedule(static) \
@@ -600,6 +475,8 @@ int adv_count_errors(real *out, const real *logits, const real *labels, int n,
       if (row[j] > row[best]) best = j;
     errors += best != (int)l;
   }
+  /* found while counting, hence not in adv_check_count_errors (the CUDA twin
+   * reads the outcome back from the device) */
   ADV_CHECK(bad == n, "labels[%d] = %g is not a class index in [0, %d)", bad,
             (double)labels[bad], k);
   out[0] = (real)errors;

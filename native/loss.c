@@ -28,10 +28,7 @@ static void log_softmax_row(const real *x, real *out, int k) {
 /* ---- softmax / log-softmax ---- */
 
 int adv_softmax_forward(const real *x, real *y, int n, int k, int log_softmax) {
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(y);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(k);
+  if (adv_check_softmax_forward(__func__, x, y, n, k)) return 1;
 #pragma omp parallel for if ((int64_t)n * k > ADV_PARALLEL_MIN) schedule(static)
   for (int i = 0; i < n; i++) {
     const real *xr = x + (int64_t)i * k;
@@ -57,11 +54,7 @@ int adv_softmax_forward(const real *x, real *y, int n, int k, int log_softmax) {
  * log-softmax: dx = dy - softmax * sum_j dy_j   (y holds log-probabilities) */
 int adv_softmax_backward(const real *y, const real *dy, real *dx, int n, int k,
                          int log_softmax, int accumulate) {
-  ADV_CHECK_PTR(y);
-  ADV_CHECK_PTR(dy);
-  ADV_CHECK_PTR(dx);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(k);
+  if (adv_check_softmax_backward(__func__, y, dy, dx, n, k)) return 1;
 #pragma omp parallel for if ((int64_t)n * k > ADV_PARALLEL_MIN) schedule(static)
   for (int i = 0; i < n; i++) {
     const real *yr = y + (int64_t)i * k, *dyr = dy + (int64_t)i * k;
@@ -84,7 +77,8 @@ int adv_softmax_backward(const real *y, const real *dy, real *dx, int n, int k,
 /* ---- cross entropy with integer labels stored as reals ---- */
 
 /* 0 if every label is an integer in [0, k), else the failure status naming the
- * first bad row. Runs before any other work. */
+ * first bad row. Runs before any other work. Host only: the CUDA twin's labels
+ * are device memory, so it gives bad rows NaN instead (kernels/loss.cu). */
 static int check_labels(const char *fn, const real *labels, int n, int k) {
   for (int i = 0; i < n; i++) {
     real l = labels[i];
@@ -100,12 +94,9 @@ static int check_labels(const char *fn, const real *labels, int n, int k) {
 
 int adv_cross_entropy_forward(const real *logits, const real *labels,
                               real *loss, real *save_logp, int n, int k) {
-  ADV_CHECK_PTR(logits);
-  ADV_CHECK_PTR(labels);
-  ADV_CHECK_PTR(loss);
-  ADV_CHECK_PTR(save_logp);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(k);
+  if (adv_check_cross_entropy_forward(__func__, logits, labels, loss, save_logp,
+                                      n, k))
+    return 1;
   int err = check_labels(__func__, labels, n, k);
   if (err) return err;
   const int rows = block_rows(n), nb = (n + rows - 1) / rows;
@@ -131,12 +122,9 @@ int adv_cross_entropy_forward(const real *logits, const real *labels,
 int adv_cross_entropy_backward(const real *save_logp, const real *labels,
                                const real *g, real *dx, int n, int k,
                                int accumulate) {
-  ADV_CHECK_PTR(save_logp);
-  ADV_CHECK_PTR(labels);
-  ADV_CHECK_PTR(g);
-  ADV_CHECK_PTR(dx);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(k);
+  if (adv_check_cross_entropy_backward(__func__, save_logp, labels, g, dx, n,
+                                       k))
+    return 1;
   int err = check_labels(__func__, labels, n, k);
   if (err) return err;
   const real scale = (real)((double)g[0] / n);
@@ -181,13 +169,8 @@ static double kl_row(const real *a, const real *b, real *la, real *lb, int k) {
 
 int adv_kl_forward(const real *a, const real *b, real *loss, real *save_loga,
                    real *save_logb, int n, int k) {
-  ADV_CHECK_PTR(a);
-  ADV_CHECK_PTR(b);
-  ADV_CHECK_PTR(loss);
-  ADV_CHECK_PTR(save_loga);
-  ADV_CHECK_PTR(save_logb);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(k);
+  if (adv_check_kl_forward(__func__, a, b, loss, save_loga, save_logb, n, k))
+    return 1;
   const int rows = block_rows(n), nb = (n + rows - 1) / rows;
   double part[MAX_BLOCKS];
 #pragma omp parallel for if ((int64_t)n * k > ADV_PARALLEL_MIN) schedule(static)
@@ -211,11 +194,7 @@ int adv_kl_forward(const real *a, const real *b, real *loss, real *save_loga,
 int adv_kl_backward(const real *save_loga, const real *save_logb, const real *g,
                     real *da, real *db, int n, int k, int accumulate_a,
                     int accumulate_b) {
-  ADV_CHECK_PTR(save_loga);
-  ADV_CHECK_PTR(save_logb);
-  ADV_CHECK_PTR(g);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(k);
+  if (adv_check_kl_backward(__func__, save_loga, save_logb, g, n, k)) return 1;
   if (!da && !db) return 0;
   const real scale = (real)((double)g[0] / n);
 #pragma omp parallel for if ((int64_t)n * k > ADV_PARALLEL_MIN) schedule(static)
@@ -247,10 +226,7 @@ int adv_kl_backward(const real *save_loga, const real *save_logb, const real *g,
 
 int adv_sq_error_forward(const real *a, const real *b, real *loss, int n,
                          real scale) {
-  ADV_CHECK_PTR(a);
-  ADV_CHECK_PTR(b);
-  ADV_CHECK_PTR(loss);
-  ADV_CHECK_POS(n);
+  if (adv_check_sq_error_forward(__func__, a, b, loss, n)) return 1;
   const int len = block_rows(n), nb = (n + len - 1) / len;
   double part[MAX_BLOCKS];
 #pragma omp parallel for if (n > ADV_PARALLEL_MIN) schedule(static)
@@ -272,10 +248,7 @@ int adv_sq_error_forward(const real *a, const real *b, real *loss, int n,
 int adv_sq_error_backward(const real *a, const real *b, const real *g,
                           real *da, real *db, int n, real scale,
                           int accumulate_a, int accumulate_b) {
-  ADV_CHECK_PTR(a);
-  ADV_CHECK_PTR(b);
-  ADV_CHECK_PTR(g);
-  ADV_CHECK_POS(n);
+  if (adv_check_sq_error_backward(__func__, a, b, g, n)) return 1;
   const real s = 2 * scale * g[0];
 #pragma omp parallel for if (n > ADV_PARALLEL_MIN) schedule(static)
   for (int i = 0; i < n; i++) {

@@ -161,25 +161,11 @@ int adv_batchnorm_forward_train(const real *x, const real *gamma,
                                 real *save_invstd, real *running_mean,
                                 real *running_var, int n, int c, int s,
                                 real momentum, real eps, int update_running) {
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(gamma);
-  ADV_CHECK_PTR(beta);
-  ADV_CHECK_PTR(y);
-  ADV_CHECK_PTR(save_mean);
-  ADV_CHECK_PTR(save_invstd);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(c);
-  ADV_CHECK_POS(s);
-  ADV_CHECK(eps >= 0, "argument 'eps' must be >= 0, got %g", (double)eps);
+  if (adv_check_batchnorm_forward_train(__func__, x, gamma, beta, y, save_mean,
+                                        save_invstd, running_mean, running_var,
+                                        n, c, s, eps, update_running))
+    return 1;
   const int64_t cnt = (int64_t)n * s; /* values per channel */
-  if (update_running) {
-    ADV_CHECK_PTR(running_mean);
-    ADV_CHECK_PTR(running_var);
-    ADV_CHECK(cnt >= 2,
-              "need at least 2 values per channel to update the running "
-              "variance, got n*s = %lld",
-              (long long)cnt);
-  }
   if (s == 1) {
     bn1d_forward_train(x, gamma, beta, y, save_mean, save_invstd, running_mean,
                        running_var, n, c, momentum, eps, update_running);
@@ -227,14 +213,9 @@ int adv_batchnorm_backward_train(const real *x, const real *gamma,
                                  const real *dy, real *dx, real *dgamma,
                                  real *dbeta, int n, int c, int s,
                                  int accumulate_dx, int accumulate_params) {
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(gamma);
-  ADV_CHECK_PTR(save_mean);
-  ADV_CHECK_PTR(save_invstd);
-  ADV_CHECK_PTR(dy);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(c);
-  ADV_CHECK_POS(s);
+  if (adv_check_batchnorm_backward_train(__func__, x, gamma, save_mean,
+                                         save_invstd, dy, n, c, s))
+    return 1;
   if (s == 1) {
     bn1d_backward_train(x, gamma, save_mean, save_invstd, dy, dx, dgamma, dbeta,
                         n, c, accumulate_dx, accumulate_params);
@@ -279,16 +260,9 @@ int adv_batchnorm_forward_infer(const real *x, const real *gamma,
                                 const real *beta, const real *running_mean,
                                 const real *running_var, real *y, int n, int c,
                                 int s, real eps) {
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(gamma);
-  ADV_CHECK_PTR(beta);
-  ADV_CHECK_PTR(running_mean);
-  ADV_CHECK_PTR(running_var);
-  ADV_CHECK_PTR(y);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(c);
-  ADV_CHECK_POS(s);
-  ADV_CHECK(eps >= 0, "argument 'eps' must be >= 0, got %g", (double)eps);
+  if (adv_check_batchnorm_forward_infer(__func__, x, gamma, beta, running_mean,
+                                        running_var, y, n, c, s, eps))
+    return 1;
   const int64_t cs = (int64_t)c * s;
 #pragma omp parallel for collapse(2) if ((int64_t)n * cs > ADV_PARALLEL_MIN) \
     schedule(static)
@@ -313,15 +287,9 @@ int adv_batchnorm_backward_infer(const real *x, const real *gamma,
                                  real *dx, real *dgamma, real *dbeta, int n,
                                  int c, int s, real eps, int accumulate_dx,
                                  int accumulate_params) {
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(gamma);
-  ADV_CHECK_PTR(running_mean);
-  ADV_CHECK_PTR(running_var);
-  ADV_CHECK_PTR(dy);
-  ADV_CHECK_POS(n);
-  ADV_CHECK_POS(c);
-  ADV_CHECK_POS(s);
-  ADV_CHECK(eps >= 0, "argument 'eps' must be >= 0, got %g", (double)eps);
+  if (adv_check_batchnorm_backward_infer(__func__, x, gamma, running_mean,
+                                         running_var, dy, n, c, s, eps))
+    return 1;
   const int64_t cs = (int64_t)c * s;
 #pragma omp parallel for if ((int64_t)n * cs > ADV_PARALLEL_MIN) \
     schedule(static)

@@ -33,11 +33,9 @@ static void valid_cols(int ow, int wd, int sw, int pw, int kj, int *lo,
 int adv_maxpool_forward(const real *x, real *y, int n, int c, int h, int wd,
                         int kh, int kw, int sh, int sw, int ph, int pw, int oh,
                         int ow) {
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(y);
-  int err = adv_check_pool_geometry(__func__, n, c, h, wd, kh, kw, sh, sw, ph,
-                                    pw, oh, ow);
-  if (err) return err;
+  if (adv_check_maxpool_forward(__func__, x, y, n, c, h, wd, kh, kw, sh, sw, ph,
+                                pw, oh, ow))
+    return 1;
   const int64_t planes = (int64_t)n * c, hw = (int64_t)h * wd,
                 ohw = (int64_t)oh * ow;
 #pragma omp parallel for if (planes * hw > ADV_PARALLEL_MIN) schedule(static)
@@ -69,12 +67,9 @@ int adv_maxpool_forward(const real *x, real *y, int n, int c, int h, int wd,
 int adv_maxpool_backward(const real *x, const real *dy, real *dx, int n, int c,
                          int h, int wd, int kh, int kw, int sh, int sw, int ph,
                          int pw, int oh, int ow, int accumulate) {
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(dy);
-  ADV_CHECK_PTR(dx);
-  int err = adv_check_pool_geometry(__func__, n, c, h, wd, kh, kw, sh, sw, ph,
-                                    pw, oh, ow);
-  if (err) return err;
+  if (adv_check_maxpool_backward(__func__, x, dy, dx, n, c, h, wd, kh, kw, sh,
+                                 sw, ph, pw, oh, ow))
+    return 1;
   const int64_t planes = (int64_t)n * c, hw = (int64_t)h * wd,
                 ohw = (int64_t)oh * ow;
 #pragma omp parallel for if (planes * hw > ADV_PARALLEL_MIN) schedule(static)
@@ -121,10 +116,7 @@ int adv_maxpool_backward(const real *x, const real *dy, real *dx, int n, int c,
 /* ---- global average pooling: x (nc, s) -> y (nc) ---- */
 
 int adv_global_avgpool_forward(const real *x, real *y, int nc, int s) {
-  ADV_CHECK_PTR(x);
-  ADV_CHECK_PTR(y);
-  ADV_CHECK_POS(nc);
-  ADV_CHECK_POS(s);
+  if (adv_check_global_avgpool_forward(__func__, x, y, nc, s)) return 1;
 #pragma omp parallel for if ((int64_t)nc * s > ADV_PARALLEL_MIN) schedule(static)
   for (int i = 0; i < nc; i++) {
     const real *xi = x + (int64_t)i * s;
@@ -137,10 +129,7 @@ int adv_global_avgpool_forward(const real *x, real *y, int nc, int s) {
 
 int adv_global_avgpool_backward(const real *dy, real *dx, int nc, int s,
                                 int accumulate) {
-  ADV_CHECK_PTR(dy);
-  ADV_CHECK_PTR(dx);
-  ADV_CHECK_POS(nc);
-  ADV_CHECK_POS(s);
+  if (adv_check_global_avgpool_backward(__func__, dy, dx, nc, s)) return 1;
 #pragma omp parallel for if ((int64_t)nc * s > ADV_PARALLEL_MIN) schedule(static)
   for (int i = 0; i < nc; i++) {
     real g = (real)(dy[i] / (double)s);

@@ -1,72 +1,62 @@
 /**
- * The TypeScript bindings against the C header: every kernel that
- * native/advssl.h declares is bound with the parameter codes its C
- * parameters need (a wrong code passes garbage without any error), and the
- * CUDA library, where this machine could build it, exports every shared
- * kernel and says plainly when there is no GPU to run it.
+ * The native ABI is written once, in the C headers: the TypeScript bindings
+ * (src/backend/abi.ts) are generated from them and must be up to date, the
+ * generator must read every declaration, each library must export exactly
+ * what its tables bind, and the CUDA library, where this machine could build
+ * it, must say plainly when there is no GPU to run it.
  */
 import assert from "node:assert/strict";
-import { CPU_ONLY_SIGNATURES, SIGNATURES } from "../src/backend/native.ts";
-import { buildCudaLibrary, cudaLibraryPath } from "../build.ts";
+import { cpuSymbols, cudaSymbols, SHARED_KERNELS, sharedSymbols } from "../src/backend/abi.ts";
+import {
+  ABI_FILE,
+  ABI_HEADERS,
+  generatedAbi,
+  parseHeader,
+  readHeaders,
+} from "../src/backend/abi_gen.ts";
 import { createCudaBackend, CudaUnavailableError, hasNvidiaGpu } from "../src/backend/cuda.ts";
+import { cpuLibraryPath, ensureLibrary, libraryPath, ROOT } from "../src/backend/library.ts";
 
-const header = Deno.readTextFileSync(new URL("../native/advssl.h", import.meta.url));
+Deno.test("abi: src/backend/abi.ts is what the headers generate (run deno task build-native)", async () => {
+  const committed = await Deno.readTextFile(`${ROOT}${ABI_FILE}`);
+  assert(committed === await generatedAbi(), `${ABI_FILE} is stale: run deno task build-native`);
+});
 
-/** The parameter code of one C parameter declaration, as in native.ts. */
-function code(param: string): string {
-  const type = param.replace(/\b\w+$/, "").replace(/\s+/g, " ").trim();
-  if (/^(const )?(real|void) \*$/.test(type)) return "p";
-  if (/^(const )?(int|int64_t) \*$/.test(type)) return "b";
-  if (type === "real") return "r";
-  if (type === "int") return "i";
-  if (type === "uint64_t") return "u";
-  return `?${type}`;
+Deno.test("abi: the generator reads every exported declaration of the headers", () => {
+  for (const [path, text] of Object.entries(readHeaders())) {
+    const exported = [...text.matchAll(/^ADV_(RUNTIME|KERNEL|CPU_KERNEL|HOST_KERNEL)\b/gm)].length;
+    const { decls } = parseHeader(text, path);
+    assert.equal(decls.length, exported, `${path}: parsed ${decls.length} of ${exported}`);
+  }
+  assert(SHARED_KERNELS.length > 35, `only ${SHARED_KERNELS.length} shared kernels`);
+});
+
+/** The adv_* functions a shared library defines and exports. */
+async function exported(lib: string): Promise<string[]> {
+  const r = await new Deno.Command("nm", { args: ["-D", "--defined-only", lib] }).output();
+  assert(r.success, `nm failed on ${lib}`);
+  return new TextDecoder().decode(r.stdout).split("\n")
+    .map((l) => l.trim().split(/\s+/).pop() ?? "").filter((s) => s.startsWith("adv_")).sort();
 }
 
-/** Status-returning kernels of the header with their codes. */
-function declaredKernels(): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const m of header.matchAll(/ADV_EXPORT int (adv_\w+)\(([^)]*)\);/g)) {
-    const params = m[2].trim() === "void" ? [] : m[2].split(",").map((p) => p.trim());
-    out.set(m[1], params.map(code).join(""));
+Deno.test("abi: the CPU libraries export exactly the functions of their symbol tables", async () => {
+  for (const p of ["f32", "f64"] as const) {
+    await ensureLibrary(`cpu-${p}`);
+    const bound = Object.keys({ ...sharedSymbols(p), ...cpuSymbols(p) }).sort();
+    assert.deepEqual(await exported(cpuLibraryPath(p)), bound, `cpu ${p}`);
   }
-  return out;
-}
-
-// Bound elsewhere: the data helpers (uint8 inputs) in src/data/native.ts, the
-// runtime queries in cpu.ts and cuda.ts.
-const BOUND_ELSEWHERE = [
-  "adv_bytes_to_real",
-  "adv_bytes_colmajor_to_nchw",
-  "adv_gather_augment",
-  "adv_real_size",
-  "adv_get_num_threads",
-];
-
-Deno.test("abi: every kernel of advssl.h is bound with the codes of its C parameters", () => {
-  const declared = declaredKernels();
-  const bound: Record<string, string> = { ...SIGNATURES, ...CPU_ONLY_SIGNATURES };
-  assert(declared.size > 40, `parsed only ${declared.size} kernels from advssl.h`);
-  for (const [name, codes] of declared) {
-    if (BOUND_ELSEWHERE.includes(name)) continue;
-    assert.equal(bound[name], codes, `${name}: bound as ${bound[name]}, declared ${codes}`);
-  }
-  for (const name of Object.keys(bound)) assert(declared.has(name), `${name} is not in advssl.h`);
 });
 
 Deno.test({
-  name: "abi: the CUDA library exports every shared kernel; without a GPU it says so",
+  name: "abi: the CUDA library exports exactly its tables' functions; without a GPU it says so",
   async fn(t) {
-    const built = await buildCudaLibrary();
-    if (built.status === "skipped") {
-      t.step({ name: `skipped: ${built.reason}`, ignore: true, fn() {} });
+    const built = await ensureLibrary("cuda");
+    if (built.skipped) {
+      t.step({ name: `skipped: ${built.skipped}`, ignore: true, fn() {} });
       return;
     }
-    // dlopen fails naming the first symbol the library lacks.
-    const probe = Object.fromEntries(
-      Object.keys(SIGNATURES).map((n) => [n, { parameters: [], result: "void" } as const]),
-    );
-    Deno.dlopen(cudaLibraryPath(), probe).close();
+    const bound = Object.keys({ ...sharedSymbols("f32"), ...cudaSymbols() }).sort();
+    assert.deepEqual(await exported(libraryPath("cuda")), bound, ABI_HEADERS.join(" + "));
     if (hasNvidiaGpu()) return; // cuda_parity_test covers a machine with a GPU
     await assert.rejects(createCudaBackend(), (e) => {
       assert(e instanceof CudaUnavailableError);

@@ -1,17 +1,7 @@
 import assert from "node:assert/strict";
 import { hasNvidiaGpu } from "../src/backend/cuda.ts";
 
-const main = new URL("../src/cli/main.ts", import.meta.url).pathname;
-
-async function train(...args: string[]) {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", main, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return { code: r.code, out: text.decode(r.stdout), err: text.decode(r.stderr) };
-}
+import { train } from "./commands.ts";
 
 Deno.test("train: a bad flag or value is one line on stderr and exit code 2", async () => {
   const cases: [string[], RegExp][] = [

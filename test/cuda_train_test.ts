@@ -10,17 +10,7 @@ import { hasNvidiaGpu } from "../src/backend/cuda.ts";
 
 const gpu = hasNvidiaGpu();
 const skip = gpu ? "" : " (skipped: no NVIDIA GPU on this machine)";
-const main = new URL("../src/cli/main.ts", import.meta.url).pathname;
-
-async function train(...args: string[]) {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", main, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return { code: r.code, out: text.decode(r.stdout), err: text.decode(r.stderr) };
-}
+import { train } from "./commands.ts";
 
 async function firstLosses(dir: string): Promise<Record<string, number>> {
   const line = (await Deno.readTextFile(`${dir}/metrics.jsonl`)).split("\n")[0];

@@ -7,8 +7,9 @@
 import assert from "node:assert/strict";
 import { loadDataset } from "../src/data/datasets.ts";
 import { splitTrain } from "../src/data/split.ts";
-import { exists } from "../src/data/io.ts";
+import { exists } from "../src/util/fs.ts";
 import { cifarBatch, tempDir } from "./data_helpers.ts";
+import { runCli } from "./commands.ts";
 
 const SHARED = new URL("../../shared/data", import.meta.url).pathname;
 const FASHION = "/usr/share/datasets";
@@ -59,15 +60,7 @@ Deno.test({
   },
 });
 
-async function data(...args: string[]) {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", new URL("../src/cli/data.ts", import.meta.url).pathname, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const t = new TextDecoder();
-  return { code: r.code, out: t.decode(r.stdout), err: t.decode(r.stderr) };
-}
+const data = (...args: string[]) => runCli("data.ts", ...args);
 
 Deno.test("deno task data: a mistake or a bad file is one line and exit code 2; info loads a set", async () => {
   const [dir, done] = tempDir();

@@ -1,14 +1,26 @@
 /**
- * The Backend interface: memory and kernels, nothing else. Everything above
- * `src/backend/` (tensors, autodiff, layers, methods) goes through it and never
- * asks which implementation it has. `cpu.ts` binds the native C library; a
- * CUDA backend implements the same interface over device memory.
+ * The backend: memory and kernels of one device, nothing else. Everything
+ * above `src/backend/` (tensors, autodiff, layers, methods) goes through it
+ * and never asks which device it has.
  *
- * Kernels mirror the flat C ABI in `native/advssl.h`: storages, sizes and
- * scalars. Shapes are checked by the ops before they get here; the native side
- * checks its arguments again.
+ * Both native libraries export the kernels of `native/advssl.h` under the
+ * same names and signatures (host pointers in one, device pointers in the
+ * other), so one abstract class serves both: its kernel methods come from
+ * the bindings generated from the header (abi.ts, one method per kernel);
+ * this class adds memory, allocated by the library and cached here by exact
+ * size, so a training step reuses the previous step's blocks instead of
+ * asking the system (or cudaMalloc) again. cpu.ts and cuda.ts say how numbers
+ * cross to and from the host.
+ *
+ * Shapes are checked by the ops before they get here; the native side checks
+ * its arguments again and every failed status becomes an error naming the
+ * kernel.
  * @module
  */
+import { type CheckedKernel, type KernelName, Kernels, sharedSymbols } from "./abi.ts";
+import type { Precision } from "./library.ts";
+
+export { Activation, type ActivationKind, BinaryOp, type BinaryOpKind } from "./abi.ts";
 
 /** A block of backend memory holding `size` numbers (float32 or float64). */
 export interface Storage {
@@ -20,416 +32,183 @@ export interface Storage {
   readonly backend: Backend;
 }
 
-/** Activation kinds, numbered as in the native ABI. */
-export const Activation = {
-  relu: 0,
-  leakyRelu: 1,
-  sigmoid: 2,
-  tanh: 3,
-} as const;
-/** One of the activation kinds. */
-export type ActivationKind = keyof typeof Activation;
-
-/** Elementwise binary operations with broadcasting, numbered as in the ABI. */
-export const BinaryOp = { add: 0, sub: 1, mul: 2, div: 3 } as const;
-/** One of the broadcasting binary operations. */
-export type BinaryOpKind = keyof typeof BinaryOp;
-
-/** Geometry of a 2-d convolution or pooling window over NCHW data. */
-export interface Conv2dGeometry {
-  n: number;
-  c: number;
-  h: number;
-  w: number;
-  /** Output channels (convolution only; pooling keeps c). */
-  k: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  ph: number;
-  pw: number;
-  oh: number;
-  ow: number;
-}
-
-/** The storages Adam updates for one parameter: the parameter, its gradient, its two moments. */
-export interface AdamSlot {
-  p: Storage;
-  g: Storage;
-  m: Storage;
-  v: Storage;
-}
-
 /** A typed array of the backend's precision. */
 export type Numbers = Float32Array | Float64Array;
 
+/** A library opened by Deno.dlopen with at least the symbols both libraries export. */
+export type NativeLibrary = Deno.DynamicLibrary<ReturnType<typeof sharedSymbols<Precision>>>;
+
+/** Any library of ours: each records its last failure for adv_last_error(). */
+export interface ErrorSource {
+  readonly symbols: { adv_last_error(): Deno.PointerValue };
+}
+
+/** A native function by name that throws, naming the kernel, when it returns a failed status. */
+export function checked(lib: ErrorSource, name: string): CheckedKernel {
+  const fn = (lib.symbols as unknown as Record<string, (...args: unknown[]) => number>)[name];
+  const op = name.replace(/^adv_/, "");
+  return (...args: unknown[]) => {
+    if (fn(...args) !== 0) throw new Error(`Cannot run native kernel ${op}: ${lastError(lib)}`);
+  };
+}
+
+/** The message of the library's last failure. */
+export function lastError(lib: ErrorSource): string {
+  const p = lib.symbols.adv_last_error();
+  return p ? Deno.UnsafePointerView.getCString(p) : "unknown error";
+}
+
+class NativeStorage implements Storage {
+  constructor(
+    readonly ptr: Deno.PointerObject,
+    readonly size: number,
+    readonly backend: Backend,
+  ) {}
+}
+
 /**
- * Memory and kernels of one device. `acc` arguments choose between writing a
- * result (false) and adding it to what the output holds (true), so gradients
- * from several consumers accumulate without temporaries.
+ * Memory and kernels of one device. Kernel methods (from Kernels) take
+ * `accumulate` flags that choose between writing a result and adding it to
+ * what the output holds, so gradients from several consumers accumulate
+ * without temporaries.
  */
-export interface Backend {
+export abstract class Backend extends Kernels {
   /** "cpu" or "cuda". */
-  readonly name: string;
-  /** Precision of every storage of this backend. */
-  readonly precision: "f32" | "f64";
+  abstract readonly name: "cpu" | "cuda";
+  /** Bytes per number. */
+  protected readonly bytes: number;
+  protected readonly k: Readonly<Record<KernelName, CheckedKernel>>;
+  readonly #fill: CheckedKernel;
+  readonly #copy: CheckedKernel;
+  readonly #threads: CheckedKernel;
+  readonly #cache = new Map<number, Deno.PointerObject[]>();
+  #live = 0;
+  #cached = 0;
 
-  // ---- memory ----
-  /** A new storage of `size` elements, contents undefined. */
-  alloc(size: number): Storage;
-  /** Returns a storage from `alloc` to the backend (it may be cached for reuse). */
-  free(s: Storage): void;
-  /** A storage that aliases `size` elements of `s` from element `offset`; never freed. */
-  view(s: Storage, offset: number, size: number): Storage;
-  /** Bytes handed out by `alloc` and not yet freed. */
-  liveBytes(): number;
-  /** Bytes held in the backend's cache for reuse, beyond the live ones. */
-  cachedBytes(): number;
-  /** Releases cached memory to the system. */
-  trim(): void;
-  /** Copies host numbers into `s` from element `offset`. */
-  write(s: Storage, data: ArrayLike<number>, offset?: number): void;
-  /** Copies `s` to a new host array. */
-  read(s: Storage): Numbers;
-  fill(s: Storage, value: number): void;
-  copy(dst: Storage, src: Storage): void;
-  /** Waits until every queued kernel has finished (a no-op where kernels run synchronously). */
-  synchronize(): void;
-  /** Threads the kernels use. */
-  setThreads(n: number): void;
-  threads(): number;
-
-  // ---- GEMM: c = alpha op(a) op(b) + beta c, row-major ----
-  gemm(
-    transA: boolean,
-    transB: boolean,
-    m: number,
-    n: number,
-    k: number,
-    alpha: number,
-    a: Storage,
-    lda: number,
-    b: Storage,
-    ldb: number,
-    beta: number,
-    c: Storage,
-    ldc: number,
-  ): void;
-
-  // ---- elementwise and reductions ----
-  biasAdd(
-    y: Storage,
-    x: Storage,
-    b: Storage,
-    n: number,
-    c: number,
-    s: number,
-  ): void;
-  biasGrad(
-    db: Storage,
-    dy: Storage,
-    n: number,
-    c: number,
-    s: number,
-    acc: boolean,
-  ): void;
-  /** y = a x + b y */
-  axpby(y: Storage, a: number, x: Storage, b: number, n: number): void;
-  /** y = a x + c */
-  affine(y: Storage, x: Storage, a: number, c: number, n: number): void;
-  mul(out: Storage, a: Storage, b: Storage, n: number, acc: boolean): void;
-  broadcastBinary(
-    op: BinaryOpKind,
-    out: Storage,
-    outShape: Int32Array,
-    a: Storage,
-    aStrides: Int32Array,
-    b: Storage,
-    bStrides: Int32Array,
-  ): void;
-  sumTo(
-    out: Storage,
-    outStrides: Int32Array,
-    x: Storage,
-    xShape: Int32Array,
-    acc: boolean,
-  ): void;
-  /** out[0] = scale * sum(x) */
-  sum(out: Storage, x: Storage, n: number, scale: number): void;
-  /** dx (+)= scale * g[0] everywhere */
-  fillFromScalar(
-    dx: Storage,
-    g: Storage,
-    scale: number,
-    n: number,
-    acc: boolean,
-  ): void;
-  copyRows(
-    dst: Storage,
-    dstOffset: number,
-    dstStride: number,
-    src: Storage,
-    srcOffset: number,
-    srcStride: number,
-    rows: number,
-    len: number,
-    acc: boolean,
-  ): void;
-  activationForward(
-    kind: ActivationKind,
-    slope: number,
-    x: Storage,
-    y: Storage,
-    n: number,
-  ): void;
-  activationBackward(
-    kind: ActivationKind,
-    slope: number,
-    x: Storage,
-    y: Storage,
-    dy: Storage,
-    dx: Storage,
-    n: number,
-    acc: boolean,
-  ): void;
-  l2NormalizeForward(
-    x: Storage,
-    y: Storage,
-    n: number,
-    d: number,
-    eps: number,
-  ): void;
-  l2NormalizeBackward(
-    x: Storage,
-    dy: Storage,
-    dx: Storage,
-    n: number,
-    d: number,
-    eps: number,
-    acc: boolean,
-  ): void;
-  countErrors(
-    out: Storage,
-    logits: Storage,
-    labels: Storage,
-    n: number,
-    k: number,
-  ): void;
-
-  // ---- random numbers (Philox4x32-10; element i uses counter block offset + i/4) ----
-  randUniform(
-    out: Storage,
-    n: number,
-    lo: number,
-    hi: number,
-    seed: number,
-    offset: number,
-  ): void;
-  randNormal(
-    out: Storage,
-    n: number,
-    mean: number,
-    std: number,
-    seed: number,
-    offset: number,
-  ): void;
-  dropoutForward(
-    x: Storage,
-    y: Storage,
-    mask: Storage,
-    n: number,
-    p: number,
-    seed: number,
-    offset: number,
-  ): void;
-
-  // ---- convolution (weights k, c, kh, kw) and pooling ----
-  conv2dForward(x: Storage, w: Storage, y: Storage, g: Conv2dGeometry): void;
-  conv2dBackwardData(
-    dy: Storage,
-    w: Storage,
-    dx: Storage,
-    g: Conv2dGeometry,
-    acc: boolean,
-  ): void;
-  conv2dBackwardFilter(
-    x: Storage,
-    dy: Storage,
-    dw: Storage,
-    g: Conv2dGeometry,
-    acc: boolean,
-  ): void;
-  maxPoolForward(x: Storage, y: Storage, g: Conv2dGeometry): void;
-  maxPoolBackward(
-    x: Storage,
-    dy: Storage,
-    dx: Storage,
-    g: Conv2dGeometry,
-    acc: boolean,
-  ): void;
-  globalAvgPoolForward(x: Storage, y: Storage, nc: number, s: number): void;
-  globalAvgPoolBackward(
-    dy: Storage,
-    dx: Storage,
-    nc: number,
-    s: number,
-    acc: boolean,
-  ): void;
-
-  // ---- batch norm, x as (n, c, s) ----
-  batchNormForwardTrain(
-    x: Storage,
-    gamma: Storage,
-    beta: Storage,
-    y: Storage,
-    saveMean: Storage,
-    saveInvStd: Storage,
-    runningMean: Storage,
-    runningVar: Storage,
-    n: number,
-    c: number,
-    s: number,
-    momentum: number,
-    eps: number,
-    updateRunning: boolean,
-  ): void;
-  batchNormForwardInfer(
-    x: Storage,
-    gamma: Storage,
-    beta: Storage,
-    runningMean: Storage,
-    runningVar: Storage,
-    y: Storage,
-    n: number,
-    c: number,
-    s: number,
-    eps: number,
-  ): void;
-  batchNormBackwardTrain(
-    x: Storage,
-    gamma: Storage,
-    saveMean: Storage,
-    saveInvStd: Storage,
-    dy: Storage,
-    dx: Storage | null,
-    dgamma: Storage | null,
-    dbeta: Storage | null,
-    n: number,
-    c: number,
-    s: number,
-    accDx: boolean,
-    accParams: boolean,
-  ): void;
-  batchNormBackwardInfer(
-    x: Storage,
-    gamma: Storage,
-    runningMean: Storage,
-    runningVar: Storage,
-    dy: Storage,
-    dx: Storage | null,
-    dgamma: Storage | null,
-    dbeta: Storage | null,
-    n: number,
-    c: number,
-    s: number,
-    eps: number,
-    accDx: boolean,
-    accParams: boolean,
-  ): void;
-
-  // ---- softmax and losses over rows of length k; losses are means over rows ----
-  softmaxForward(
-    x: Storage,
-    y: Storage,
-    n: number,
-    k: number,
-    log: boolean,
-  ): void;
-  softmaxBackward(
-    y: Storage,
-    dy: Storage,
-    dx: Storage,
-    n: number,
-    k: number,
-    log: boolean,
-    acc: boolean,
-  ): void;
-  crossEntropyForward(
-    logits: Storage,
-    labels: Storage,
-    loss: Storage,
-    saveLogp: Storage,
-    n: number,
-    k: number,
-  ): void;
-  crossEntropyBackward(
-    saveLogp: Storage,
-    labels: Storage,
-    g: Storage,
-    dx: Storage,
-    n: number,
-    k: number,
-    acc: boolean,
-  ): void;
-  klForward(
-    a: Storage,
-    b: Storage,
-    loss: Storage,
-    saveLogA: Storage,
-    saveLogB: Storage,
-    n: number,
-    k: number,
-  ): void;
-  klBackward(
-    saveLogA: Storage,
-    saveLogB: Storage,
-    g: Storage,
-    da: Storage | null,
-    db: Storage | null,
-    n: number,
-    k: number,
-    accA: boolean,
-    accB: boolean,
-  ): void;
-  /** loss[0] = scale * sum (a - b)^2 */
-  squaredErrorForward(
-    a: Storage,
-    b: Storage,
-    loss: Storage,
-    n: number,
-    scale: number,
-  ): void;
-  squaredErrorBackward(
-    a: Storage,
-    b: Storage,
-    g: Storage,
-    da: Storage | null,
-    db: Storage | null,
-    n: number,
-    scale: number,
-    accA: boolean,
-    accB: boolean,
-  ): void;
-
-  // ---- linear algebra ----
   /**
-   * Symmetric eigendecomposition of the row-major (n, n) matrix in `a`, in
-   * place: `w` gets the eigenvalues in ascending order and row i of `a` the
-   * unit eigenvector of w[i] (computed in double precision).
+   * @param precision of every storage of this backend
+   * @param kernels the kernels the library exports
    */
-  symEig(a: Storage, w: Storage, n: number): void;
+  constructor(
+    readonly precision: Precision,
+    protected readonly lib: NativeLibrary,
+    path: string,
+    kernels: readonly KernelName[],
+  ) {
+    super();
+    this.bytes = lib.symbols.adv_real_size();
+    const expected = precision === "f32" ? 4 : 8;
+    if (this.bytes !== expected) {
+      throw new Error(`Cannot use ${path}: it holds ${this.bytes}-byte reals, not ${expected}`);
+    }
+    this.k = Object.fromEntries(kernels.map((n) => [n, checked(lib, n)])) as Record<
+      KernelName,
+      CheckedKernel
+    >;
+    this.#fill = checked(lib, "adv_fill");
+    this.#copy = checked(lib, "adv_copy");
+    this.#threads = checked(lib, "adv_set_num_threads");
+  }
 
-  // ---- optimiser ----
-  /** One Adam update of every parameter in `slots` (one native call for all). */
-  adamStep(
-    slots: AdamSlot[],
-    lr: number,
-    beta1: number,
-    beta2: number,
-    eps: number,
-    bc1: number,
-    bc2: number,
-    weightDecay: number,
-  ): void;
+  /** Copies host numbers into `s` from element `offset`. */
+  abstract write(s: Storage, data: ArrayLike<number>, offset?: number): void;
+  /** Copies `s` to a new host array. */
+  abstract read(s: Storage): Numbers;
+  /** Waits until every queued kernel has finished (a no-op where kernels run synchronously). */
+  abstract synchronize(): void;
+
+  /** A new storage of `size` elements, contents undefined. */
+  alloc(size: number): Storage {
+    if (!Number.isInteger(size) || size <= 0) throw new Error(`Cannot allocate ${size} elements`);
+    const bytes = size * this.bytes;
+    let ptr = this.#cache.get(size)?.pop();
+    if (ptr) {
+      this.#cached -= bytes;
+    } else {
+      ptr = this.#allocate(bytes);
+      if (!ptr) {
+        this.trim();
+        ptr = this.#allocate(bytes);
+        if (!ptr) {
+          throw new Error(
+            `Cannot allocate ${bytes} bytes on the ${this.name} backend: ${lastError(this.lib)}`,
+          );
+        }
+      }
+    }
+    this.#live += bytes;
+    return new NativeStorage(ptr, size, this);
+  }
+
+  #allocate(bytes: number): Deno.PointerObject | undefined {
+    return this.lib.symbols.adv_alloc(BigInt(bytes)) ?? undefined;
+  }
+
+  /** Returns a storage from `alloc` to the backend (it is cached for reuse). */
+  free(s: Storage): void {
+    const bytes = s.size * this.bytes;
+    this.#live -= bytes;
+    this.#cached += bytes;
+    const list = this.#cache.get(s.size);
+    if (list) list.push(s.ptr);
+    else this.#cache.set(s.size, [s.ptr]);
+  }
+
+  /** A storage that aliases `size` elements of `s` from element `offset`; never freed. */
+  view(s: Storage, offset: number, size: number): Storage {
+    if (!Number.isInteger(offset) || offset < 0 || size <= 0 || offset + size > s.size) {
+      throw new Error(
+        `Cannot view [${offset}, ${offset + size}) of a storage of ${s.size} elements`,
+      );
+    }
+    return new NativeStorage(this.pointerAt(s, offset), size, this);
+  }
+
+  /** The address of element `offset` of a storage. */
+  protected pointerAt(s: Storage, offset: number): Deno.PointerObject {
+    return offset === 0 ? s.ptr : Deno.UnsafePointer.offset(s.ptr, offset * this.bytes)!;
+  }
+
+  /** The addresses of storages as int64, for kernels that take a table of tensors (Adam). */
+  addresses(storages: Storage[]): BigInt64Array {
+    return BigInt64Array.from(storages, (s) => BigInt(Deno.UnsafePointer.value(s.ptr)));
+  }
+
+  /** Bytes handed out by `alloc` and not yet freed. */
+  liveBytes(): number {
+    return this.#live;
+  }
+
+  /** Bytes held in the cache for reuse, beyond the live ones. */
+  cachedBytes(): number {
+    return this.#cached;
+  }
+
+  /** Releases cached memory to the system. */
+  trim(): void {
+    for (const list of this.#cache.values()) for (const p of list) this.lib.symbols.adv_free(p);
+    this.#cache.clear();
+    this.#cached = 0;
+  }
+
+  /** Sets every element of `s` to `value`. */
+  fill(s: Storage, value: number): void {
+    this.#fill(s.ptr, s.size, value);
+  }
+
+  /** Copies `src` into `dst` (the same size). */
+  copy(dst: Storage, src: Storage): void {
+    if (dst.size !== src.size) throw new Error(`Cannot copy ${src.size} elements into ${dst.size}`);
+    this.#copy(dst.ptr, src.ptr, src.size);
+  }
+
+  /** Sets the threads the kernels use. */
+  setThreads(n: number): void {
+    this.#threads(n);
+  }
+
+  /** The threads the kernels use. */
+  threads(): number {
+    return this.lib.symbols.adv_get_num_threads();
+  }
 }

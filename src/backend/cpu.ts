@@ -4,22 +4,9 @@
  * in place.
  * @module
  */
-import type { Numbers, Storage } from "./backend.ts";
-import {
-  checked,
-  CPU_ONLY_SIGNATURES,
-  type Kernel,
-  NativeBackend,
-  type NativeLibrary,
-  symbols,
-} from "./native.ts";
-import {
-  buildCpuLibrary,
-  BuildError,
-  cpuLibraryPath,
-  isCpuLibraryFresh,
-  type Precision,
-} from "../../build.ts";
+import { CPU_ONLY_KERNELS, cpuSymbols, SHARED_KERNELS, sharedSymbols } from "./abi.ts";
+import { Backend, type NativeLibrary, type Numbers, type Storage } from "./backend.ts";
+import { cpuLibraryPath, ensureLibrary, type Precision } from "./library.ts";
 
 /**
  * The OpenBLAS kernel family this CPU's instruction set supports (SkylakeX for
@@ -44,16 +31,7 @@ export function openBlasCoreType(cpuinfo?: string): string | null {
 
 /** Loads (building first if needed) the native library of one precision. */
 async function openLibrary(precision: Precision) {
-  if (!await isCpuLibraryFresh(precision)) {
-    try {
-      await buildCpuLibrary(precision);
-    } catch (e) {
-      if (e instanceof BuildError) {
-        throw new BuildError(`${e.message}\n(then run: deno task build-native)`);
-      }
-      throw e;
-    }
-  }
+  await ensureLibrary(`cpu-${precision}`);
   // libgomp reads its wait policy when it loads: make idle OpenMP threads sleep
   // instead of spinning against OpenBLAS's threads on small machines.
   if (Deno.env.get("OMP_WAIT_POLICY") === undefined) Deno.env.set("OMP_WAIT_POLICY", "PASSIVE");
@@ -63,20 +41,18 @@ async function openLibrary(precision: Precision) {
   if (core && Deno.env.get("OPENBLAS_CORETYPE") === undefined) {
     Deno.env.set("OPENBLAS_CORETYPE", core);
   }
-  return Deno.dlopen(
-    cpuLibraryPath(precision),
-    symbols(precision, CPU_ONLY_SIGNATURES, {}),
-  ) as NativeLibrary;
+  return Deno.dlopen(cpuLibraryPath(precision), {
+    ...sharedSymbols(precision),
+    ...cpuSymbols(precision),
+  }) as unknown as NativeLibrary;
 }
 
 /** The CPU backend of one precision; create it with {@linkcode createCpuBackend}. */
-export class CpuBackend extends NativeBackend {
+export class CpuBackend extends Backend {
   readonly name = "cpu";
-  readonly #symEig: Kernel;
 
   constructor(precision: Precision, lib: NativeLibrary) {
-    super(precision, lib, cpuLibraryPath(precision));
-    this.#symEig = checked(lib, "adv_sym_eig");
+    super(precision, lib, cpuLibraryPath(precision), [...SHARED_KERNELS, ...CPU_ONLY_KERNELS]);
   }
 
   #array(s: Storage): Numbers {
@@ -99,15 +75,6 @@ export class CpuBackend extends NativeBackend {
 
   /** Kernels run synchronously on the CPU: nothing to wait for. */
   synchronize(): void {}
-
-  symEig(a: Storage, w: Storage, n: number): void {
-    if (a.size !== n * n || w.size !== n) {
-      throw new Error(
-        `Cannot decompose a ${n} x ${n} matrix from storages of ${a.size} and ${w.size} elements`,
-      );
-    }
-    this.#symEig(a.ptr, w.ptr, n);
-  }
 }
 
 const backends = new Map<Precision, Promise<CpuBackend>>();

@@ -9,31 +9,21 @@
  * `synchronize` wait for the queue and report any error a kernel raised.
  * @module
  */
-import type { Numbers, Storage } from "./backend.ts";
-import { NativeBackend, type NativeLibrary, symbols } from "./native.ts";
+import { cudaSymbols, SHARED_KERNELS, sharedSymbols } from "./abi.ts";
+import { Backend, lastError, type NativeLibrary, type Numbers, type Storage } from "./backend.ts";
 import { type CpuBackend, createCpuBackend } from "./cpu.ts";
-import { buildCudaLibrary, BuildError, cudaLibraryPath, exists } from "../../build.ts";
+import { ensureLibrary, libraryPath } from "./library.ts";
+import { SetupError } from "../util/errors.ts";
+import { exists } from "../util/fs.ts";
 
-/** The CUDA library's own runtime functions (kernels/runtime.cu). */
-const RUNTIME: Record<string, Deno.ForeignFunction> = {
-  adv_cuda_device_count: { parameters: [], result: "i32" },
-  adv_cuda_init: { parameters: ["i32"], result: "i32" },
-  adv_cuda_set_tf32: { parameters: ["i32"], result: "i32" },
-  adv_cuda_device_info: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
-  adv_cuda_malloc_count: { parameters: [], result: "i64" },
-  adv_cuda_upload: { parameters: ["pointer", "buffer", "i64"], result: "i32" },
-  adv_cuda_download: { parameters: ["buffer", "pointer", "i64"], result: "i32" },
-  adv_cuda_synchronize: { parameters: [], result: "i32" },
-};
+/** The CUDA library: the shared symbols and its own runtime. */
+type CudaLibrary = Deno.DynamicLibrary<
+  ReturnType<typeof sharedSymbols<"f32">> & ReturnType<typeof cudaSymbols>
+>;
 
 /** The CUDA backend is missing here: no toolkit, no library, no driver or no GPU. */
 export class CudaUnavailableError extends Error {
   override name = "CudaUnavailableError";
-}
-
-function lastError(lib: NativeLibrary): string {
-  const p = lib.symbols.adv_last_error() as Deno.PointerObject | null;
-  return p ? Deno.UnsafePointerView.getCString(p) : "unknown error";
 }
 
 /**
@@ -58,13 +48,20 @@ export function hasNvidiaGpu(): boolean {
 }
 
 /** The CUDA backend (float32); create it with {@linkcode createCudaBackend}. */
-export class CudaBackend extends NativeBackend {
+export class CudaBackend extends Backend {
   readonly name = "cuda";
   readonly #cpu: CpuBackend;
+  readonly #cuda: CudaLibrary["symbols"];
 
-  constructor(lib: NativeLibrary, cpu: CpuBackend) {
-    super("f32", lib, cudaLibraryOverride() ?? cudaLibraryPath());
+  constructor(lib: CudaLibrary, cpu: CpuBackend) {
+    super(
+      "f32",
+      lib as unknown as NativeLibrary,
+      cudaLibraryOverride() ?? libraryPath("cuda"),
+      SHARED_KERNELS,
+    );
     this.#cpu = cpu;
+    this.#cuda = lib.symbols;
   }
 
   #status(fn: string, status: number): void {
@@ -83,7 +80,7 @@ export class CudaBackend extends NativeBackend {
     const host = data instanceof Float32Array ? data : Float32Array.from(data);
     this.#status(
       "adv_cuda_upload",
-      this.lib.symbols.adv_cuda_upload(
+      this.#cuda.adv_cuda_upload(
         this.pointerAt(s, offset),
         host,
         BigInt(host.byteLength),
@@ -95,17 +92,17 @@ export class CudaBackend extends NativeBackend {
     const out = new Float32Array(s.size);
     this.#status(
       "adv_cuda_download",
-      this.lib.symbols.adv_cuda_download(out, s.ptr, BigInt(out.byteLength)) as number,
+      this.#cuda.adv_cuda_download(out, s.ptr, BigInt(out.byteLength)) as number,
     );
     return out;
   }
 
   synchronize(): void {
-    this.#status("adv_cuda_synchronize", this.lib.symbols.adv_cuda_synchronize() as number);
+    this.#status("adv_cuda_synchronize", this.#cuda.adv_cuda_synchronize() as number);
   }
 
   /** The eigendecomposition (ZCA only, once per data set) runs on the CPU with LAPACK. */
-  symEig(a: Storage, w: Storage, n: number): void {
+  override symEig(a: Storage, w: Storage, n: number): void {
     const ha = this.#cpu.alloc(a.size), hw = this.#cpu.alloc(w.size);
     try {
       this.#cpu.write(ha, this.read(a));
@@ -123,7 +120,7 @@ export class CudaBackend extends NativeBackend {
    * default: faster, relative error about 1e-3 instead of 1e-7).
    */
   setTf32(on: boolean): void {
-    this.#status("adv_cuda_set_tf32", this.lib.symbols.adv_cuda_set_tf32(on ? 1 : 0) as number);
+    this.#status("adv_cuda_set_tf32", this.#cuda.adv_cuda_set_tf32(on ? 1 : 0) as number);
   }
 
   /** The GPU's name and its free and total memory in bytes. */
@@ -132,7 +129,7 @@ export class CudaBackend extends NativeBackend {
     const mem = new BigInt64Array(2);
     this.#status(
       "adv_cuda_device_info",
-      this.lib.symbols.adv_cuda_device_info(name, name.length, mem) as number,
+      this.#cuda.adv_cuda_device_info(name, name.length, mem) as number,
     );
     const end = name.indexOf(0);
     return {
@@ -144,7 +141,7 @@ export class CudaBackend extends NativeBackend {
 
   /** How many times the library has called cudaMalloc for tensors. */
   mallocCount(): number {
-    return Number(this.lib.symbols.adv_cuda_malloc_count() as bigint);
+    return Number(this.#cuda.adv_cuda_malloc_count() as bigint);
   }
 }
 
@@ -161,33 +158,34 @@ export function createCudaBackend(): Promise<CudaBackend> {
 }
 
 async function openCuda(): Promise<CudaBackend> {
-  const path = cudaLibraryOverride() ?? cudaLibraryPath();
-  let built;
-  try {
-    built = path === cudaLibraryPath() ? await buildCudaLibrary() : { status: "given" };
-  } catch (e) {
-    if (!(e instanceof BuildError)) throw e;
-    throw new CudaUnavailableError(`cannot build the CUDA library: ${e.message.split("\n")[0]}`);
+  const path = cudaLibraryOverride() ?? libraryPath("cuda");
+  if (path === libraryPath("cuda")) {
+    let built;
+    try {
+      built = await ensureLibrary("cuda");
+    } catch (e) {
+      if (!(e instanceof SetupError)) throw e;
+      throw new CudaUnavailableError(`cannot build the CUDA library: ${e.message.split("\n")[0]}`);
+    }
+    if (built.skipped) throw new CudaUnavailableError(`no CUDA library: ${built.skipped}`);
   }
-  if (built.status === "skipped") {
-    throw new CudaUnavailableError(`no CUDA library: ${built.reason}`);
-  }
-  let lib: NativeLibrary;
+  let lib: CudaLibrary;
   try {
-    lib = Deno.dlopen(path, symbols("f32", {}, RUNTIME)) as NativeLibrary;
+    lib = Deno.dlopen(path, { ...sharedSymbols("f32"), ...cudaSymbols() });
   } catch (e) {
     throw new CudaUnavailableError(
       `cannot load ${path} (${(e as Error).message.split("\n")[0]}); ` +
         "cuDNN's and cuBLAS's lib folders may need to be on LD_LIBRARY_PATH",
     );
   }
-  if ((lib.symbols.adv_cuda_device_count() as number) === 0) {
-    const why = lastError(lib);
+  const native = lib as unknown as NativeLibrary;
+  if (lib.symbols.adv_cuda_device_count() === 0) {
+    const why = lastError(native);
     lib.close();
     throw new CudaUnavailableError(`no GPU found${why ? ` (${why})` : ""}`);
   }
-  if ((lib.symbols.adv_cuda_init(0) as number) !== 0) {
-    const why = lastError(lib);
+  if (lib.symbols.adv_cuda_init(0) !== 0) {
+    const why = lastError(native);
     lib.close();
     throw new CudaUnavailableError(`cannot start the GPU: ${why}`);
   }

@@ -4,7 +4,7 @@
  * renamed, so an interrupted run never leaves a half-written file behind.
  * @module
  */
-import { exists } from "../../build.ts";
+import { exists } from "../util/fs.ts";
 import { UserError } from "../util/errors.ts";
 
 /** Writes JSON to `path` through a temporary file. */

@@ -7,16 +7,6 @@
 import { createHash } from "node:crypto";
 import { UserError } from "../util/errors.ts";
 
-/** True when `path` exists (file or folder). */
-export function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** True when the bytes start with the gzip magic number. */
 export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;

@@ -6,49 +6,32 @@
  * device trains on it.
  * @module
  */
-import { buildCpuLibrary, cpuLibraryPath, isCpuLibraryFresh } from "../../build.ts";
+import {
+  type CheckedKernel,
+  cpuSymbols,
+  HOST_KERNELS,
+  type HostKernelName,
+  HostKernels,
+  sharedSymbols,
+} from "../backend/abi.ts";
+import { checked, type ErrorSource } from "../backend/backend.ts";
+import { cpuLibraryPath, ensureLibrary } from "../backend/library.ts";
 
-const SYMBOLS = {
-  adv_last_error: { parameters: [], result: "pointer" },
-  adv_bytes_to_real: {
-    parameters: ["buffer", "buffer", "i32", "i32", "i32", "f32", "f32"],
-    result: "i32",
-  },
-  adv_bytes_colmajor_to_nchw: {
-    parameters: ["buffer", "buffer", "i32", "i32", "i32", "i32", "f32", "f32"],
-    result: "i32",
-  },
-  adv_gather_augment: {
-    parameters: [
-      "buffer",
-      "buffer",
-      "i32",
-      "buffer",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "buffer",
-      "buffer",
-      "buffer",
-    ],
-    result: "i32",
-  },
-} as const;
-
-type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
-
-/** Host-side data kernels (float32). */
-export class DataKernels {
-  constructor(readonly lib: Lib) {}
-
-  #check(name: string, status: number): void {
-    if (status !== 0) {
-      const p = this.lib.symbols.adv_last_error();
-      const msg = p ? Deno.UnsafePointerView.getCString(p) : "unknown error";
-      throw new Error(`Cannot run native kernel ${name}: ${msg}`);
-    }
+/** The host kernels of the float32 CPU library, bound as its header declares them. */
+class HostLibrary extends HostKernels {
+  protected readonly host: Readonly<Record<HostKernelName, CheckedKernel>>;
+  constructor(lib: ErrorSource) {
+    super();
+    this.host = Object.fromEntries(HOST_KERNELS.map((n) => [n, checked(lib, n)])) as Record<
+      HostKernelName,
+      CheckedKernel
+    >;
   }
+}
+
+/** Host-side data kernels (float32), with the buffer checks C cannot make. */
+export class DataKernels {
+  constructor(readonly raw: HostKernels) {}
 
   /** out[r * len + j] = in[r * inStride + j] * scale + shift, for `rows` rows. */
   bytesToReal(
@@ -63,10 +46,7 @@ export class DataKernels {
     if (out.length < rows * len || input.length < (rows - 1) * inStride + len) {
       throw new Error(`Cannot convert ${rows} rows of ${len} bytes: buffers too short`);
     }
-    this.#check(
-      "bytes_to_real",
-      this.lib.symbols.adv_bytes_to_real(out, input, rows, len, inStride, scale, shift),
-    );
+    this.raw.bytesToReal(out, input, rows, len, inStride, scale, shift);
   }
 
   /** Column-major (h, w, c, n) bytes (a MAT file's layout) to NCHW floats, scaled. */
@@ -84,10 +64,7 @@ export class DataKernels {
     if (out.length < size || input.length < size) {
       throw new Error(`Cannot convert ${n} images of ${c}x${h}x${w}: buffers too short`);
     }
-    this.#check(
-      "bytes_colmajor_to_nchw",
-      this.lib.symbols.adv_bytes_colmajor_to_nchw(out, input, n, c, h, w, scale, shift),
-    );
+    this.raw.bytesColmajorToNchw(out, input, n, c, h, w, scale, shift);
   }
 
   /**
@@ -112,22 +89,7 @@ export class DataKernels {
     for (const a of [shiftX, shiftY, flip]) {
       if (a && a.length < n) throw new Error(`Cannot augment ${n} images: short parameters`);
     }
-    this.#check(
-      "gather_augment",
-      this.lib.symbols.adv_gather_augment(
-        dst,
-        src,
-        src.length / d,
-        index,
-        n,
-        c,
-        h,
-        w,
-        shiftX,
-        shiftY,
-        flip,
-      ),
-    );
+    this.raw.gatherAugment(dst, src, src.length / d, index, n, c, h, w, shiftX, shiftY, flip);
   }
 }
 
@@ -136,9 +98,11 @@ let loaded: Promise<DataKernels> | undefined;
 /** The data kernels, loaded once per thread (building the library first if stale). */
 export function dataKernels(): Promise<DataKernels> {
   loaded ??= (async () => {
-    if (!await isCpuLibraryFresh("f32")) await buildCpuLibrary("f32");
+    await ensureLibrary("cpu-f32");
     if (Deno.env.get("OMP_WAIT_POLICY") === undefined) Deno.env.set("OMP_WAIT_POLICY", "PASSIVE");
-    return new DataKernels(Deno.dlopen(cpuLibraryPath("f32"), SYMBOLS));
+    const { adv_last_error } = sharedSymbols("f32");
+    const lib = Deno.dlopen(cpuLibraryPath("f32"), { adv_last_error, ...cpuSymbols("f32") });
+    return new DataKernels(new HostLibrary(lib));
   })();
   return loaded;
 }

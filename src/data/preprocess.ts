@@ -85,6 +85,7 @@ export function computeZca(
       "mul",
       scaled,
       new Int32Array([d, d]),
+      2,
       cov,
       new Int32Array([d, 1]),
       f,

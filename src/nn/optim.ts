@@ -3,7 +3,7 @@
  * fused native call per parameter.
  * @module
  */
-import type { AdamSlot } from "../backend/backend.ts";
+import type { Storage } from "../backend/backend.ts";
 import { persistent, Tensor } from "../autograd/tensor.ts";
 
 /** A value as a function of the step (0-based). */
@@ -86,15 +86,30 @@ export class Adam {
     this.#beta2Power *= this.beta2;
     const bc1 = 1 - this.#beta1Power;
     const bc2 = 1 - this.#beta2Power;
-    // One native call for every parameter (they share a backend, as every op's inputs do).
-    const slots: AdamSlot[] = [];
+    // One native call for every parameter (they share a backend, as every op's inputs do):
+    // tensor t's p, g, m and v are entries 4t to 4t + 3 of the address table.
+    const table: Storage[] = [];
+    const sizes: number[] = [];
     for (const p of this.params) {
       if (!p.gradReady || !p.grad) continue;
       const s = this.#moments(p);
-      slots.push({ p: p.storage, g: p.grad.storage, m: s.m.storage, v: s.v.storage });
+      table.push(p.storage, p.grad.storage, s.m.storage, s.v.storage);
+      sizes.push(p.size);
     }
-    if (!slots.length) return;
-    slots[0].p.backend.adamStep(slots, lr, beta1, this.beta2, this.eps, bc1, bc2, this.weightDecay);
+    if (!sizes.length) return;
+    const be = table[0].backend;
+    be.adamStep(
+      sizes.length,
+      be.addresses(table),
+      Int32Array.from(sizes),
+      lr,
+      beta1,
+      this.beta2,
+      this.eps,
+      bc1,
+      bc2,
+      this.weightDecay,
+    );
   }
 
   /** A parameter's moment estimates, made (zero, persistent) on first use. */

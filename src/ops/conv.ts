@@ -4,7 +4,6 @@
  * forward is the convolution's backward-data, and so on.
  * @module
  */
-import type { Conv2dGeometry } from "../backend/backend.ts";
 import { record } from "../autograd/tape.ts";
 import { Tensor } from "../autograd/tensor.ts";
 import { convOutSize, expect, expectRank, sameBackend } from "./check.ts";
@@ -20,6 +19,38 @@ export interface ConvOptions {
 export interface ConvTransposeOptions extends ConvOptions {
   outputPadding?: number | [number, number];
 }
+
+/** A convolution's geometry in the order its kernels take it: n, c, h, w, k, kh, kw, sh, sw, ph, pw, oh, ow. */
+type ConvGeometry = [
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+];
+/** A pooling window's geometry: as a convolution's without k. */
+type PoolGeometry = [
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+];
 
 const pair = (v: number | [number, number] | undefined, d: number): [number, number] =>
   v === undefined ? [d, d] : typeof v === "number" ? [v, v] : v;
@@ -61,15 +92,15 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: ConvOption
   const oh = convOutSize(h, kh, sh, ph);
   const ow = convOutSize(wd, kw, sw, pw);
   expect(oh >= 1 && ow >= 1, op, "the kernel is larger than the padded input", x, w);
-  const g: Conv2dGeometry = { n, c, h, w: wd, k, kh, kw, sh, sw, ph, pw, oh, ow };
+  const g: ConvGeometry = [n, c, h, wd, k, kh, kw, sh, sw, ph, pw, oh, ow];
   const be = x.backend;
   const y = Tensor.empty(be, [n, k, oh, ow]);
-  be.conv2dForward(x.storage, w.storage, y.storage, g);
+  be.conv2dForward(x.storage, w.storage, y.storage, ...g);
   record(op, y, [x, w], (gy, ctx) => {
     const dx = ctx.slot(x);
-    if (dx) be.conv2dBackwardData(gy, w.storage, dx.g, g, dx.acc);
+    if (dx) be.conv2dBackwardData(gy, w.storage, dx.g, ...g, dx.acc);
     const dw = ctx.slot(w);
-    if (dw) be.conv2dBackwardFilter(x.storage, gy, dw.g, g, dw.acc);
+    if (dw) be.conv2dBackwardFilter(x.storage, gy, dw.g, ...g, dw.acc);
   });
   return b ? biasAdd(y, b) : y;
 }
@@ -104,36 +135,22 @@ export function convTranspose2d(
   const ow = (wd - 1) * sw - 2 * pw + kw + opw;
   expect(oh >= 1 && ow >= 1, op, "the output would be empty", x, w);
   // The convolution whose backward-data this is: it maps (cout, oh, ow) to (cin, h, wd).
-  const g: Conv2dGeometry = {
-    n,
-    c: cout,
-    h: oh,
-    w: ow,
-    k: cin,
-    kh,
-    kw,
-    sh,
-    sw,
-    ph,
-    pw,
-    oh: h,
-    ow: wd,
-  };
+  const g: ConvGeometry = [n, cout, oh, ow, cin, kh, kw, sh, sw, ph, pw, h, wd];
   const be = x.backend;
   const y = Tensor.empty(be, [n, cout, oh, ow]);
-  be.conv2dBackwardData(x.storage, w.storage, y.storage, g, false);
+  be.conv2dBackwardData(x.storage, w.storage, y.storage, ...g, false);
   record(op, y, [x, w], (gy, ctx) => {
     const dx = ctx.slot(x);
     if (dx) {
       if (dx.acc) {
         const t = Tensor.empty(be, x.shape);
-        be.conv2dForward(gy, w.storage, t.storage, g);
+        be.conv2dForward(gy, w.storage, t.storage, ...g);
         be.axpby(dx.g, 1, t.storage, 1, x.size);
         t.dispose();
-      } else be.conv2dForward(gy, w.storage, dx.g, g);
+      } else be.conv2dForward(gy, w.storage, dx.g, ...g);
     }
     const dw = ctx.slot(w);
-    if (dw) be.conv2dBackwardFilter(gy, x.storage, dw.g, g, dw.acc);
+    if (dw) be.conv2dBackwardFilter(gy, x.storage, dw.g, ...g, dw.acc);
   });
   return b ? biasAdd(y, b) : y;
 }
@@ -158,13 +175,13 @@ export function maxPool2d(x: Tensor, opts: PoolOptions): Tensor {
   const oh = convOutSize(h, kh, sh, ph);
   const ow = convOutSize(wd, kw, sw, pw);
   expect(oh >= 1 && ow >= 1, op, "the window is larger than the padded input", x);
-  const g: Conv2dGeometry = { n, c, h, w: wd, k: c, kh, kw, sh, sw, ph, pw, oh, ow };
+  const g: PoolGeometry = [n, c, h, wd, kh, kw, sh, sw, ph, pw, oh, ow];
   const be = x.backend;
   const y = Tensor.empty(be, [n, c, oh, ow]);
-  be.maxPoolForward(x.storage, y.storage, g);
+  be.maxpoolForward(x.storage, y.storage, ...g);
   record(op, y, [x], (gy, ctx) => {
     const dx = ctx.slot(x);
-    if (dx) be.maxPoolBackward(x.storage, gy, dx.g, g, dx.acc);
+    if (dx) be.maxpoolBackward(x.storage, gy, dx.g, ...g, dx.acc);
   });
   return y;
 }
@@ -176,10 +193,10 @@ export function globalAvgPool2d(x: Tensor): Tensor {
   const [n, c, h, wd] = x.shape;
   const be = x.backend;
   const y = Tensor.empty(be, [n, c]);
-  be.globalAvgPoolForward(x.storage, y.storage, n * c, h * wd);
+  be.globalAvgpoolForward(x.storage, y.storage, n * c, h * wd);
   record(op, y, [x], (gy, ctx) => {
     const dx = ctx.slot(x);
-    if (dx) be.globalAvgPoolBackward(gy, dx.g, n * c, h * wd, dx.acc);
+    if (dx) be.globalAvgpoolBackward(gy, dx.g, n * c, h * wd, dx.acc);
   });
   return y;
 }

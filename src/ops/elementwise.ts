@@ -45,14 +45,14 @@ function binary(op: BinaryOpKind, a: Tensor, b: Tensor): Tensor {
   const outShape = Int32Array.from(shape!);
   const sa = broadcastStrides(a.shape, shape!);
   const sb = broadcastStrides(b.shape, shape!);
-  be.broadcastBinary(op, y.storage, outShape, a.storage, sa, b.storage, sb);
+  be.broadcastBinary(op, y.storage, outShape, outShape.length, a.storage, sa, b.storage, sb);
   record(op, y, [a, b], (g, ctx) => {
     // Each input's gradient is the output gradient (times a factor) summed down to its shape.
     const reduce = (t: Tensor, strides: Int32Array, src: Storage) => {
       const slot = ctx.slot(t);
       if (!slot) return;
       if (t.size === y.size) passGradient(slot, src, y.size);
-      else be.sumTo(slot.g, strides, src, outShape, slot.acc);
+      else be.sumTo(slot.g, strides, src, outShape, outShape.length, slot.acc);
     };
     const scratch = () => Tensor.empty(be, shape!);
     if (op === "add" || op === "sub") {
@@ -68,18 +68,45 @@ function binary(op: BinaryOpKind, a: Tensor, b: Tensor): Tensor {
     } else if (op === "mul") {
       if (ctx.needs(a)) {
         const t = scratch(); // g * b
-        be.broadcastBinary("mul", t.storage, outShape, g, contiguous(shape!), b.storage, sb);
+        be.broadcastBinary(
+          "mul",
+          t.storage,
+          outShape,
+          outShape.length,
+          g,
+          contiguous(shape!),
+          b.storage,
+          sb,
+        );
         reduce(a, sa, t.storage);
       }
       if (ctx.needs(b)) {
         const t = scratch(); // g * a
-        be.broadcastBinary("mul", t.storage, outShape, g, contiguous(shape!), a.storage, sa);
+        be.broadcastBinary(
+          "mul",
+          t.storage,
+          outShape,
+          outShape.length,
+          g,
+          contiguous(shape!),
+          a.storage,
+          sa,
+        );
         reduce(b, sb, t.storage);
       }
     } else {
       // y = a / b: da = g / b, db = -g y / b
       const gb = scratch();
-      be.broadcastBinary("div", gb.storage, outShape, g, contiguous(shape!), b.storage, sb);
+      be.broadcastBinary(
+        "div",
+        gb.storage,
+        outShape,
+        outShape.length,
+        g,
+        contiguous(shape!),
+        b.storage,
+        sb,
+      );
       reduce(a, sa, gb.storage);
       if (ctx.needs(b)) {
         const t = scratch();
@@ -87,6 +114,7 @@ function binary(op: BinaryOpKind, a: Tensor, b: Tensor): Tensor {
           "mul",
           t.storage,
           outShape,
+          outShape.length,
           gb.storage,
           contiguous(shape!),
           y.storage,
@@ -133,10 +161,10 @@ export const scale = (x: Tensor, a: number): Tensor => affine(x, a, 0);
 function activation(kind: ActivationKind, x: Tensor, slope = 0): Tensor {
   const be = x.backend;
   const y = Tensor.empty(be, x.shape);
-  be.activationForward(kind, slope, x.storage, y.storage, x.size);
+  be.actForward(kind, slope, x.storage, y.storage, x.size);
   record(kind, y, [x], (g, ctx) => {
     const dx = ctx.slot(x);
-    if (dx) be.activationBackward(kind, slope, x.storage, y.storage, g, dx.g, x.size, dx.acc);
+    if (dx) be.actBackward(kind, slope, x.storage, y.storage, g, dx.g, x.size, dx.acc);
   });
   return y;
 }
@@ -155,10 +183,10 @@ export function l2Normalize(x: Tensor, eps = 1e-6): Tensor {
   const d = x.size / n;
   const be = x.backend;
   const y = Tensor.empty(be, x.shape);
-  be.l2NormalizeForward(x.storage, y.storage, n, d, eps);
+  be.l2normForward(x.storage, y.storage, n, d, eps);
   record("l2Normalize", y, [x], (g, ctx) => {
     const dx = ctx.slot(x);
-    if (dx) be.l2NormalizeBackward(x.storage, g, dx.g, n, d, eps, dx.acc);
+    if (dx) be.l2normBackward(x.storage, g, dx.g, n, d, eps, dx.acc);
   });
   return y;
 }
@@ -185,14 +213,17 @@ export function concat(xs: Tensor[]): Tensor {
   const y = Tensor.empty(be, [n, xs.reduce((s, x) => s + x.shape[1], 0), ...rest]);
   let at = 0;
   for (let i = 0; i < xs.length; i++) {
-    be.copyRows(y.storage, at, total, xs[i].storage, 0, rowLens[i], n, rowLens[i], false);
+    const dst = be.view(y.storage, at, y.size - at);
+    be.copyRows(dst, total, xs[i].storage, rowLens[i], n, rowLens[i], false);
     at += rowLens[i];
   }
   record(op, y, xs, (g, ctx) => {
     let at = 0;
     for (let i = 0; i < xs.length; i++) {
       const dx = ctx.slot(xs[i]);
-      if (dx) be.copyRows(dx.g, 0, rowLens[i], g, at, total, n, rowLens[i], dx.acc);
+      if (dx) {
+        be.copyRows(dx.g, rowLens[i], be.view(g, at, y.size - at), total, n, rowLens[i], dx.acc);
+      }
       at += rowLens[i];
     }
   });

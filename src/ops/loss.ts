@@ -123,12 +123,12 @@ export function squaredError(
   const scale = reduction === "mean" ? 1 / a.size : reduction === "batchmean" ? 1 / a.shape[0] : 1;
   const be = a.backend;
   const loss = Tensor.empty(be, [1]);
-  be.squaredErrorForward(a.storage, b.storage, loss.storage, a.size, scale);
+  be.sqErrorForward(a.storage, b.storage, loss.storage, a.size, scale);
   record(op, loss, [a, b], (g, ctx) => {
     const da = ctx.slot(a);
     const db = ctx.slot(b);
     if (da || db) {
-      be.squaredErrorBackward(
+      be.sqErrorBackward(
         a.storage,
         b.storage,
         g,

@@ -54,7 +54,7 @@ export function batchNorm(
     expect(n * s > 1, op, "training mode needs more than one value per channel", x);
     const mean = Tensor.empty(be, [c]);
     const invStd = Tensor.empty(be, [c]);
-    be.batchNormForwardTrain(
+    be.batchnormForwardTrain(
       x.storage,
       gamma.storage,
       beta.storage,
@@ -81,7 +81,7 @@ export function batchNorm(
           gamma,
           beta,
           (dx, dgamma, dbeta, accDx, accParams) =>
-            be.batchNormBackwardTrain(
+            be.batchnormBackwardTrain(
               x.storage,
               gamma.storage,
               mean.storage,
@@ -101,7 +101,7 @@ export function batchNorm(
   } else {
     const rm = state.runningMean.storage;
     const rv = state.runningVar.storage;
-    be.batchNormForwardInfer(
+    be.batchnormForwardInfer(
       x.storage,
       gamma.storage,
       beta.storage,
@@ -124,7 +124,7 @@ export function batchNorm(
           gamma,
           beta,
           (dx, dgamma, dbeta, accDx, accParams) =>
-            be.batchNormBackwardInfer(
+            be.batchnormBackwardInfer(
               x.storage,
               gamma.storage,
               rm,

@@ -11,21 +11,12 @@ namespace emu {
 void require_device(const char *fn, const char *what, const void *p);
 }
 
+// The renamed CPU versions have the ABI's signatures, declared once in advssl.h.
 extern "C" {
-int adv_cpu_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha,
-                 const real *a, int lda, const real *b, int ldb, real beta,
-                 real *c, int ldc);
-int adv_cpu_conv2d_forward(const real *x, const real *w, real *y, int n, int c,
-                           int h, int wd, int k, int kh, int kw, int sh, int sw,
-                           int ph, int pw, int oh, int ow);
-int adv_cpu_conv2d_backward_data(const real *dy, const real *w, real *dx, int n,
-                                 int c, int h, int wd, int k, int kh, int kw,
-                                 int sh, int sw, int ph, int pw, int oh, int ow,
-                                 int accumulate);
-int adv_cpu_conv2d_backward_filter(const real *x, const real *dy, real *dw,
-                                   int n, int c, int h, int wd, int k, int kh,
-                                   int kw, int sh, int sw, int ph, int pw,
-                                   int oh, int ow, int accumulate);
+decltype(adv_gemm) adv_cpu_gemm;
+decltype(adv_conv2d_forward) adv_cpu_conv2d_forward;
+decltype(adv_conv2d_backward_data) adv_cpu_conv2d_backward_data;
+decltype(adv_conv2d_backward_filter) adv_cpu_conv2d_backward_filter;
 }
 
 #define DEV(p) emu::require_device(__func__, #p, p)
