@@ -1,7 +1,7 @@
 /*
  * The CUDA runtime side of the backend: the device, its one stream, the
  * cuBLAS and cuDNN handles, device memory, host<->device copies, fill and
- * copy. Memory reuse is the TypeScript side's job (src/backend/native.ts
+ * copy. Memory reuse is the TypeScript side's job (src/backend/backend.ts
  * caches blocks by size), so after the first training step nothing here
  * calls cudaMalloc; adv_cuda_malloc_count() lets a test check that.
  */

@@ -31,9 +31,17 @@ Deno.test("abi: the generator reads every exported declaration of the headers", 
   assert(SHARED_KERNELS.length > 35, `only ${SHARED_KERNELS.length} shared kernels`);
 });
 
-/** The adv_* functions a shared library defines and exports. */
+/** The adv_* functions a shared library defines and exports (binutils' nm reads them). */
 async function exported(lib: string): Promise<string[]> {
-  const r = await new Deno.Command("nm", { args: ["-D", "--defined-only", lib] }).output();
+  let r;
+  try {
+    r = await new Deno.Command("nm", { args: ["-D", "--defined-only", lib] }).output();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Error("Cannot list exports: install binutils (nm)");
+    }
+    throw e;
+  }
   assert(r.success, `nm failed on ${lib}`);
   return new TextDecoder().decode(r.stdout).split("\n")
     .map((l) => l.trim().split(/\s+/).pop() ?? "").filter((s) => s.startsWith("adv_")).sort();
