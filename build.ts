@@ -28,7 +28,7 @@ import {
   writeStamp,
 } from "./src/backend/library.ts";
 import { SetupError } from "./src/util/errors.ts";
-import { exists } from "./src/util/fs.ts";
+import { exists, writeAtomic } from "./src/util/fs.ts";
 
 const NATIVE_DIR = `${ROOT}native`;
 const KERNELS_DIR = `${ROOT}kernels`;
@@ -186,7 +186,7 @@ async function buildCpuLibrary(precision: Precision, force = false): Promise<boo
   }
   if (r.out.trim()) console.error(r.out.trim());
   Deno.renameSync(tmp, lib);
-  writeStamp(lib, { sha256: await digest(recipe.flags, recipe.inputs), ...recipe });
+  await writeStamp(lib, { sha256: await digest(recipe.flags, recipe.inputs), ...recipe });
   return true;
 }
 
@@ -424,7 +424,7 @@ async function buildCudaLibrary(force = false): Promise<CudaBuild> {
     if (r.out.trim()) outputs.push(r.out.trim());
     if (outputs.length) console.error(outputs.join("\n"));
     Deno.renameSync(tmp, lib);
-    writeStamp(lib, { sha256: await digest(recipe.flags, recipe.inputs), ...recipe });
+    await writeStamp(lib, { sha256: await digest(recipe.flags, recipe.inputs), ...recipe });
   } finally {
     Deno.removeSync(objDir, { recursive: true });
   }
@@ -442,9 +442,7 @@ async function writeAbi(): Promise<void> {
     old = Deno.readTextFileSync(path);
   } catch { /* first generation */ }
   if (old === text) return;
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  Deno.writeTextFileSync(tmp, text);
-  Deno.renameSync(tmp, path);
+  await writeAtomic(path, new TextEncoder().encode(text));
   console.log(`abi: wrote ${ABI_FILE}`);
 }
 

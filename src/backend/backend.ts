@@ -52,6 +52,14 @@ export function checked(lib: ErrorSource, name: string): CheckedKernel {
   };
 }
 
+/** The named functions of a library, each checked. */
+export function checkedAll<N extends string>(
+  lib: ErrorSource,
+  names: readonly N[],
+): Readonly<Record<N, CheckedKernel>> {
+  return Object.fromEntries(names.map((n) => [n, checked(lib, n)])) as Record<N, CheckedKernel>;
+}
+
 /** The message of the library's last failure. */
 export function lastError(lib: ErrorSource): string {
   const p = lib.symbols.adv_last_error();
@@ -101,10 +109,7 @@ export abstract class Backend extends Kernels {
     if (this.bytes !== expected) {
       throw new Error(`Cannot use ${path}: it holds ${this.bytes}-byte reals, not ${expected}`);
     }
-    this.k = Object.fromEntries(kernels.map((n) => [n, checked(lib, n)])) as Record<
-      KernelName,
-      CheckedKernel
-    >;
+    this.k = checkedAll(lib, kernels);
     this.#fill = checked(lib, "adv_fill");
     this.#copy = checked(lib, "adv_copy");
     this.#threads = checked(lib, "adv_set_num_threads");

@@ -75,6 +75,16 @@ export class CpuBackend extends Backend {
 
   /** Kernels run synchronously on the CPU: nothing to wait for. */
   synchronize(): void {}
+
+  /** The kernel after the size check it cannot make (the CUDA backend comes here too). */
+  override symEig(a: Storage, w: Storage, n: number): void {
+    if (a.size !== n * n || w.size !== n) {
+      throw new Error(
+        `Cannot decompose a ${n} x ${n} matrix from storages of ${a.size} and ${w.size} elements`,
+      );
+    }
+    super.symEig(a, w, n);
+  }
 }
 
 const backends = new Map<Precision, Promise<CpuBackend>>();

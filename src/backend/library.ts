@@ -9,7 +9,7 @@
  * @module
  */
 import { SetupError } from "../util/errors.ts";
-import { exists } from "../util/fs.ts";
+import { exists, writeAtomic } from "../util/fs.ts";
 
 /** The precision of a CPU library: float32 (what the tool runs on) or float64 (gradient checks). */
 export type Precision = "f32" | "f64";
@@ -67,10 +67,11 @@ export function readStamp(lib: string): Stamp | null {
 }
 
 /** Writes a library's stamp (after the library itself is in place). */
-export function writeStamp(lib: string, stamp: Stamp): void {
-  const tmp = `${stampPath(lib)}.tmp-${Deno.pid}`;
-  Deno.writeTextFileSync(tmp, JSON.stringify(stamp, null, 1) + "\n");
-  Deno.renameSync(tmp, stampPath(lib));
+export function writeStamp(lib: string, stamp: Stamp): Promise<void> {
+  return writeAtomic(
+    stampPath(lib),
+    new TextEncoder().encode(JSON.stringify(stamp, null, 1) + "\n"),
+  );
 }
 
 /** True when the library exists and its inputs are as they were when it was built. */

@@ -4,14 +4,12 @@
  * renamed, so an interrupted run never leaves a half-written file behind.
  * @module
  */
-import { exists } from "../util/fs.ts";
+import { exists, writeAtomic } from "../util/fs.ts";
 import { UserError } from "../util/errors.ts";
 
 /** Writes JSON to `path` through a temporary file. */
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  await Deno.writeTextFile(tmp, JSON.stringify(value, null, 2) + "\n");
-  await Deno.rename(tmp, path);
+export function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  return writeAtomic(path, new TextEncoder().encode(JSON.stringify(value, null, 2) + "\n"));
 }
 
 /** Reads a JSON file or throws a UserError naming it. */

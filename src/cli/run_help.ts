@@ -10,7 +10,7 @@ import type { RunConfig } from "../registry/config.ts";
 import type { Registry } from "../registry/registry.ts";
 import { allPresets } from "../registry/resolve.ts";
 import { runOptions, type SectionChoice } from "../registry/registry.ts";
-import type { OptionNode } from "../registry/tree.ts";
+import { type OptionNode, specOf } from "../registry/tree.ts";
 import { flagOf, formatValue, metavar, type OptionSpec } from "../util/options.ts";
 import { formatRows, type HelpRow, optionRow } from "./args.ts";
 
@@ -21,12 +21,6 @@ const GROUPS = [
 ] as const;
 
 const isSection = (n: OptionNode): n is SectionChoice => "section" in n;
-
-function specOf(node: OptionNode): OptionSpec {
-  return node.kind === "choice"
-    ? { kind: "choice", help: node.help, choices: Object.keys(node.alternatives) }
-    : node;
-}
 
 /** Rows of the options of one table that apply to the run, nested choices indented. */
 function rows(table: Record<string, OptionNode>, cfg: RunConfig, indent: string): HelpRow[] {

@@ -4,8 +4,8 @@
  * @module
  */
 import { UserError } from "../util/errors.ts";
-import { exists } from "../util/fs.ts";
-import { sha256File, writeAtomic } from "./io.ts";
+import { exists, writeAtomic } from "../util/fs.ts";
+import { sha256File } from "./io.ts";
 import { extractTar } from "./tar.ts";
 import {
   cacheDir,

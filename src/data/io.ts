@@ -79,23 +79,6 @@ export async function sha256File(path: string, gunzip = false): Promise<string> 
   return hash.digest("hex");
 }
 
-/** A temporary name beside `path`, unique to this process. */
-export function tempPath(path: string): string {
-  return `${path}.tmp-${Deno.pid}-${Math.floor(Math.random() * 1e9)}`;
-}
-
-/** Writes `data` to `path` through a temporary file and a rename. */
-export async function writeAtomic(path: string, data: Uint8Array): Promise<void> {
-  const tmp = tempPath(path);
-  try {
-    await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
-}
-
 /** Formats a byte count for messages. */
 export function formatBytes(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;

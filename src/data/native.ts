@@ -14,7 +14,7 @@ import {
   HostKernels,
   sharedSymbols,
 } from "../backend/abi.ts";
-import { checked, type ErrorSource } from "../backend/backend.ts";
+import { checkedAll, type ErrorSource } from "../backend/backend.ts";
 import { cpuLibraryPath, ensureLibrary } from "../backend/library.ts";
 
 /** The host kernels of the float32 CPU library, bound as its header declares them. */
@@ -22,10 +22,7 @@ class HostLibrary extends HostKernels {
   protected readonly host: Readonly<Record<HostKernelName, CheckedKernel>>;
   constructor(lib: ErrorSource) {
     super();
-    this.host = Object.fromEntries(HOST_KERNELS.map((n) => [n, checked(lib, n)])) as Record<
-      HostKernelName,
-      CheckedKernel
-    >;
+    this.host = checkedAll(lib, HOST_KERNELS);
   }
 }
 

@@ -15,7 +15,8 @@
  */
 import type { Backend } from "../backend/backend.ts";
 import { UserError } from "../util/errors.ts";
-import { sha256, writeAtomic } from "./io.ts";
+import { writeAtomic } from "../util/fs.ts";
+import { sha256 } from "./io.ts";
 
 /** A whitening transform: x -> (x - mean) components (components is symmetric). */
 export interface Zca {

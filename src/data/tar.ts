@@ -5,7 +5,7 @@
  * @module
  */
 import { UserError } from "../util/errors.ts";
-import { tempPath } from "./io.ts";
+import { tempPath } from "../util/fs.ts";
 
 /** Reads exact byte counts from a stream of chunks. */
 class ByteReader {

@@ -4,6 +4,7 @@
  * forward is the convolution's backward-data, and so on.
  * @module
  */
+import type { Backend } from "../backend/backend.ts";
 import { record } from "../autograd/tape.ts";
 import { Tensor } from "../autograd/tensor.ts";
 import { convOutSize, expect, expectRank, sameBackend } from "./check.ts";
@@ -20,37 +21,14 @@ export interface ConvTransposeOptions extends ConvOptions {
   outputPadding?: number | [number, number];
 }
 
+/** Parameters after the first three (the storages). */
+type AfterStorages<F> = F extends (a: never, b: never, c: never, ...rest: infer R) => void ? R
+  : never;
 /** A convolution's geometry in the order its kernels take it: n, c, h, w, k, kh, kw, sh, sw, ph, pw, oh, ow. */
-type ConvGeometry = [
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-];
+type ConvGeometry = AfterStorages<Backend["conv2dForward"]>;
 /** A pooling window's geometry: as a convolution's without k. */
-type PoolGeometry = [
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-];
+type PoolGeometry = AfterStorages<Backend["maxpoolBackward"]> extends [...infer G, boolean] ? G
+  : never;
 
 const pair = (v: number | [number, number] | undefined, d: number): [number, number] =>
   v === undefined ? [d, d] : typeof v === "number" ? [v, v] : v;

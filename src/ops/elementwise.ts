@@ -45,7 +45,16 @@ function binary(op: BinaryOpKind, a: Tensor, b: Tensor): Tensor {
   const outShape = Int32Array.from(shape!);
   const sa = broadcastStrides(a.shape, shape!);
   const sb = broadcastStrides(b.shape, shape!);
-  be.broadcastBinary(op, y.storage, outShape, outShape.length, a.storage, sa, b.storage, sb);
+  // Every broadcast of this op and its backward has the output's shape.
+  const broadcast = (
+    kind: BinaryOpKind,
+    out: Storage,
+    x: Storage,
+    sx: Int32Array,
+    z: Storage,
+    sz: Int32Array,
+  ) => be.broadcastBinary(kind, out, outShape, outShape.length, x, sx, z, sz);
+  broadcast(op, y.storage, a.storage, sa, b.storage, sb);
   record(op, y, [a, b], (g, ctx) => {
     // Each input's gradient is the output gradient (times a factor) summed down to its shape.
     const reduce = (t: Tensor, strides: Int32Array, src: Storage) => {
@@ -68,58 +77,22 @@ function binary(op: BinaryOpKind, a: Tensor, b: Tensor): Tensor {
     } else if (op === "mul") {
       if (ctx.needs(a)) {
         const t = scratch(); // g * b
-        be.broadcastBinary(
-          "mul",
-          t.storage,
-          outShape,
-          outShape.length,
-          g,
-          contiguous(shape!),
-          b.storage,
-          sb,
-        );
+        broadcast("mul", t.storage, g, contiguous(shape!), b.storage, sb);
         reduce(a, sa, t.storage);
       }
       if (ctx.needs(b)) {
         const t = scratch(); // g * a
-        be.broadcastBinary(
-          "mul",
-          t.storage,
-          outShape,
-          outShape.length,
-          g,
-          contiguous(shape!),
-          a.storage,
-          sa,
-        );
+        broadcast("mul", t.storage, g, contiguous(shape!), a.storage, sa);
         reduce(b, sb, t.storage);
       }
     } else {
       // y = a / b: da = g / b, db = -g y / b
       const gb = scratch();
-      be.broadcastBinary(
-        "div",
-        gb.storage,
-        outShape,
-        outShape.length,
-        g,
-        contiguous(shape!),
-        b.storage,
-        sb,
-      );
+      broadcast("div", gb.storage, g, contiguous(shape!), b.storage, sb);
       reduce(a, sa, gb.storage);
       if (ctx.needs(b)) {
         const t = scratch();
-        be.broadcastBinary(
-          "mul",
-          t.storage,
-          outShape,
-          outShape.length,
-          gb.storage,
-          contiguous(shape!),
-          y.storage,
-          contiguous(shape!),
-        );
+        broadcast("mul", t.storage, gb.storage, contiguous(shape!), y.storage, contiguous(shape!));
         be.affine(t.storage, t.storage, -1, 0, y.size);
         reduce(b, sb, t.storage);
       }

@@ -44,6 +44,18 @@ export interface FlatOption {
   paths: Condition[][];
 }
 
+/** The spec the parser converts a node's values with (a choice becomes its list of names). */
+export function specOf(node: OptionNode): OptionSpec {
+  return node.kind === "choice"
+    ? {
+      kind: "choice",
+      help: node.help,
+      group: node.group,
+      choices: Object.keys(node.alternatives),
+    }
+    : node;
+}
+
 /** Every option of a tree by key, in declaration order (depth first). */
 export function flatten(root: Record<string, OptionNode>): Map<string, FlatOption> {
   const out = new Map<string, FlatOption>();
