@@ -20,7 +20,7 @@ import type { OptionSpec, Value } from "../util/options.ts";
 import { parseFlags, runMain } from "./args.ts";
 import { Progress } from "./progress.ts";
 import { runHelp } from "./run_help.ts";
-import { readJson, RunDir, writeJsonAtomic } from "./run.ts";
+import { readJson, RunDir, savedConfig, writeJsonAtomic } from "./run.ts";
 
 /** The flags of `train` that are not options of the run. */
 const META: Record<string, OptionSpec> = {
@@ -48,7 +48,7 @@ const META: Record<string, OptionSpec> = {
 };
 
 /** The run a command line describes. */
-export interface TrainRequest {
+interface TrainRequest {
   cfg: RunConfig;
   /** The folder of a run to continue. */
   resume: RunDir | null;
@@ -56,13 +56,8 @@ export interface TrainRequest {
   help: boolean;
 }
 
-/** The configuration saved in a run folder, as the run resolved it. */
-async function savedRun(reg: Registry, run: RunDir): Promise<RunConfig> {
-  return resolveRun(reg, { file: fileValues(reg, await readJson(run.config), run.config) });
-}
-
 /** Resolves a `train` command line against a registry. */
-export async function resolveTrain(args: string[], reg: Registry): Promise<TrainRequest> {
+async function resolveTrain(args: string[], reg: Registry): Promise<TrainRequest> {
   const table = runTable(reg);
   const specs = Object.fromEntries([...table].map(([k, o]) => [k, o.spec]));
   const parsed = parseFlags(args, { ...specs, ...META });
@@ -77,17 +72,12 @@ export async function resolveTrain(args: string[], reg: Registry): Promise<Train
       );
     }
     const run = RunDir.open(meta.resume as string);
-    return { cfg: await savedRun(reg, run), resume: run, stopAfter, help: parsed.help };
+    return { cfg: await savedConfig(reg, run.config), resume: run, stopAfter, help: parsed.help };
   }
   const config = meta.config as string | undefined;
   const file = config ? fileValues(reg, await readJson(config), config) : undefined;
   const cfg = resolveRun(reg, { preset: meta.preset as string | undefined, file, flags });
   return { cfg, resume: null, stopAfter, help: parsed.help };
-}
-
-/** The --help text of `train` for the run a command line describes. */
-export function trainHelp(reg: Registry, cfg: RunConfig): string {
-  return runHelp(reg, cfg, META);
 }
 
 /**
@@ -97,7 +87,7 @@ export function trainHelp(reg: Registry, cfg: RunConfig): string {
 export async function train(args: string[], reg: Registry = BUILTIN): Promise<number | null> {
   const { cfg, resume, stopAfter, help } = await resolveTrain(args, reg);
   if (help) {
-    console.log(trainHelp(reg, cfg));
+    console.log(runHelp(reg, cfg, META));
     return null;
   }
   const be = await openBackend(cfg.string("backend") as "cpu" | "cuda" | "auto", {

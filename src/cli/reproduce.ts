@@ -10,14 +10,13 @@ import { createCpuBackend } from "../backend/cpu.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { BUILTIN, type Registry } from "../registry/mod.ts";
 import type { Table } from "../registry/registry.ts";
-import { fileValues, resolveRun } from "../registry/resolve.ts";
 import { setup } from "../registry/setup.ts";
 import { grid } from "../report/boundary.ts";
 import { writePng } from "../report/png.ts";
 import { UserError } from "../util/errors.ts";
 import type { OptionSpec } from "../util/options.ts";
 import { helpText, parseFlags, runMain } from "./args.ts";
-import { readJson, writeJsonAtomic } from "./run.ts";
+import { readJson, savedConfig, writeJsonAtomic } from "./run.ts";
 
 /** Every table of a registry by name, with its data set. */
 export function tables(reg: Registry): Map<string, { table: Table; dataset: string }> {
@@ -150,9 +149,7 @@ async function figure(
   for (let c = 0; c < table.columns.length; c++) {
     for (let r = 0; r < table.rows.length; r++) {
       const dir = `${outDir}/${r}-${c}-1`;
-      const cfg = resolveRun(reg, {
-        file: fileValues(reg, await readJson(`${dir}/config.json`), `${dir}/config.json`),
-      });
+      const cfg = await savedConfig(reg, `${dir}/config.json`);
       const exp = await setup(be, reg, cfg);
       await loadCheckpoint(`${dir}/checkpoint.bin`, {
         modules: exp.method.modules,

@@ -5,6 +5,9 @@
  * @module
  */
 import { exists, writeAtomic } from "../util/fs.ts";
+import type { RunConfig } from "../registry/config.ts";
+import type { Registry } from "../registry/registry.ts";
+import { fileValues, resolveRun } from "../registry/resolve.ts";
 import { UserError } from "../util/errors.ts";
 
 /** Writes JSON to `path` through a temporary file. */
@@ -29,6 +32,11 @@ export async function readJson(path: string): Promise<unknown> {
   } catch (e) {
     throw new UserError(`Cannot read ${path}: not valid JSON (${(e as Error).message})`);
   }
+}
+
+/** The configuration a run saved (its config.json), resolved again against the registry. */
+export async function savedConfig(reg: Registry, path: string): Promise<RunConfig> {
+  return resolveRun(reg, { file: fileValues(reg, await readJson(path), path) });
 }
 
 /** The files of one run. */
