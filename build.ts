@@ -18,6 +18,7 @@ import { helpText, parseFlags, runMain } from "./src/cli/args.ts";
 import { ABI_FILE, generatedAbi } from "./src/backend/abi_gen.ts";
 import {
   BUILD_DIR,
+  BUILD_DIR_ENV,
   cpuLibraryPath,
   digest,
   type LibraryName,
@@ -28,7 +29,7 @@ import {
   writeStamp,
 } from "./src/backend/library.ts";
 import { SetupError } from "./src/util/errors.ts";
-import { exists, writeAtomic } from "./src/util/fs.ts";
+import { exists, tempPath, writeAtomic } from "./src/util/fs.ts";
 
 const NATIVE_DIR = `${ROOT}native`;
 const KERNELS_DIR = `${ROOT}kernels`;
@@ -105,14 +106,27 @@ function sources(): string[] {
     .sort();
 }
 
+/**
+ * AddressSanitizer and UndefinedBehaviorSanitizer, every finding fatal: CI's
+ * second build (load it with LD_PRELOAD of libasan, see .ci/run).
+ */
+const SANITIZE_FLAGS = [
+  "-fsanitize=address,undefined",
+  "-fno-sanitize-recover=undefined",
+  "-fno-omit-frame-pointer",
+  "-g",
+];
+
 function compileArgs(
   precision: Precision,
   include: string,
   out: string,
+  sanitize: boolean,
 ): string[] {
   const cfiles = sources().filter((f) => f.endsWith(".c"));
   return [
     "-O3",
+    ...(sanitize ? SANITIZE_FLAGS : []),
     // Nothing reads errno, and without it sqrt vectorises.
     "-fno-math-errno",
     "-march=native",
@@ -142,13 +156,16 @@ function compileArgs(
 const relative = (files: string[]) => files.map((f) => f.slice(ROOT.length));
 
 /** What a CPU library is built from: its flags and input files. */
-function cpuRecipe(precision: Precision): { flags: string[]; inputs: string[] } {
+function cpuRecipe(
+  precision: Precision,
+  sanitize: boolean,
+): { flags: string[]; inputs: string[] } {
   const own = openBlasOverride().include;
   const include =
     [...(own ? [own] : []), ...OPENBLAS_INCLUDES].find((d) => exists(`${d}/cblas.h`)) ??
       "";
   return {
-    flags: compileArgs(precision, include, cpuLibraryPath(precision)),
+    flags: compileArgs(precision, include, cpuLibraryPath(precision), sanitize),
     inputs: relative([...sources(), `${ROOT}build.ts`]),
   };
 }
@@ -161,16 +178,20 @@ async function matches(name: LibraryName, recipe: { flags: string[]; inputs: str
 }
 
 /** Compiles one CPU library unless it is fresh; returns true if it compiled. */
-async function buildCpuLibrary(precision: Precision, force = false): Promise<boolean> {
-  const recipe = cpuRecipe(precision);
+async function buildCpuLibrary(
+  precision: Precision,
+  force: boolean,
+  sanitize: boolean,
+): Promise<boolean> {
+  const recipe = cpuRecipe(precision, sanitize);
   if (!force && await matches(`cpu-${precision}`, recipe)) return false;
   const cc = await findCompiler();
   const include = findOpenBlasInclude();
   Deno.mkdirSync(BUILD_DIR, { recursive: true });
   const lib = cpuLibraryPath(precision);
   // Compile to a temporary name and rename, so a failed build never replaces a good library.
-  const tmp = `${lib}.tmp-${Deno.pid}`;
-  const r = await run(cc, compileArgs(precision, include, tmp));
+  const tmp = tempPath(lib);
+  const r = await run(cc, compileArgs(precision, include, tmp, sanitize));
   if (!r.ok) {
     try {
       Deno.removeSync(tmp);
@@ -418,7 +439,7 @@ async function buildCudaLibrary(force = false): Promise<CudaBuild> {
       Array.from({ length: Math.max(1, navigator.hardwareConcurrency) }, worker),
     );
     const objs = jobs.map(([, args]) => args[args.length - 1]);
-    const tmp = `${lib}.tmp-${Deno.pid}`;
+    const tmp = tempPath(lib);
     const r = await run(cuda.nvcc, nvccLinkArgs(cuda, objs, tmp));
     if (!r.ok) throw new SetupError(`Cannot link the CUDA library:\n${r.out}`);
     if (r.out.trim()) outputs.push(r.out.trim());
@@ -449,6 +470,12 @@ async function writeAbi(): Promise<void> {
 async function main(args: string[]): Promise<void> {
   const options = {
     force: { kind: "bool", default: false, help: "rebuild even when up to date" },
+    sanitize: {
+      kind: "bool",
+      default: false,
+      help:
+        `CPU libraries with AddressSanitizer and UBSan (needs ${BUILD_DIR_ENV}: another folder)`,
+    },
   } as const;
   const { values, positionals, help } = parseFlags(args, options, {
     min: 0,
@@ -457,7 +484,7 @@ async function main(args: string[]): Promise<void> {
   });
   if (help) {
     console.log(helpText(
-      `deno task build-native [${TARGETS.join("|")} ...] [--force]`,
+      `deno task build-native [${TARGETS.join("|")} ...] [--force] [--sanitize]`,
       `Writes ${ABI_FILE} from the C headers, then builds the native libraries (all by default).`,
       options,
     ));
@@ -468,9 +495,18 @@ async function main(args: string[]): Promise<void> {
   if (bad) throw new SetupError(`Cannot build '${bad}': the libraries are ${TARGETS.join(", ")}`);
   const targets = positionals.length ? positionals as LibraryName[] : TARGETS;
   const force = values.force as boolean;
+  const sanitize = values.sanitize as boolean;
+  if (sanitize && !Deno.env.get(BUILD_DIR_ENV)) {
+    throw new SetupError(
+      `Cannot build with --sanitize into ${BUILD_DIR}: set ${BUILD_DIR_ENV} to another folder, so the sanitized libraries do not replace the normal ones`,
+    );
+  }
+  if (sanitize && targets.includes("cuda")) {
+    throw new SetupError("Cannot build the CUDA library with --sanitize: name cpu-f32 or cpu-f64");
+  }
   for (const p of ["f32", "f64"] as const) {
     if (!targets.includes(`cpu-${p}`)) continue;
-    const built = await buildCpuLibrary(p, force);
+    const built = await buildCpuLibrary(p, force, sanitize);
     console.log(`cpu ${p}: ${built ? "built" : "up to date"} ${cpuLibraryPath(p)}`);
   }
   if (!targets.includes("cuda")) return;

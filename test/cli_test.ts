@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { hasNvidiaGpu } from "../src/backend/cuda.ts";
-
+import { readCheckpoint } from "../src/nn/checkpoint.ts";
 import { train } from "./commands.ts";
 
 Deno.test("train: a bad flag or value is one line on stderr and exit code 2", async () => {
@@ -162,11 +162,9 @@ Deno.test("train: an interrupted run resumed from its checkpoint ends with the s
   const resumed = await train("--resume", `${dir}/parts`);
   assert.equal(resumed.code, 0, resumed.err);
   assert.match(resumed.out, /resuming .* at iteration 20\/40/);
-  const a = await Deno.readFile(`${dir}/whole/checkpoint.bin`);
-  const b = await Deno.readFile(`${dir}/parts/checkpoint.bin`);
   // Same tensors to the bit; the headers differ only in the recorded seconds.
-  const dataOf = (x: Uint8Array) => x.subarray(12 + new DataView(x.buffer).getUint32(8, true));
-  const [da, db] = [dataOf(a), dataOf(b)];
+  const da = (await readCheckpoint(`${dir}/whole/checkpoint.bin`)).data;
+  const db = (await readCheckpoint(`${dir}/parts/checkpoint.bin`)).data;
   assert.equal(da.length, db.length);
   const firstDiff = da.findIndex((v, i) => v !== db[i]);
   assert.equal(firstDiff, -1, `the checkpoints differ from byte ${firstDiff} of the tensor data`);
@@ -214,10 +212,7 @@ Deno.test({
     assert.equal((await train(...common, "--out", `${dir}/parts`, "--stop-after", "6")).code, 0);
     const resumed = await train("--resume", `${dir}/parts`);
     assert.equal(resumed.code, 0, resumed.err);
-    const read = async (p: string) => {
-      const x = await Deno.readFile(p);
-      return x.subarray(12 + new DataView(x.buffer).getUint32(8, true));
-    };
+    const read = async (p: string) => (await readCheckpoint(p)).data;
     const [a, b] = [
       await read(`${dir}/whole/checkpoint.bin`),
       await read(`${dir}/parts/checkpoint.bin`),

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { hasNvidiaGpu } from "../src/backend/cuda.ts";
+import { readCheckpoint } from "../src/nn/checkpoint.ts";
 
 const gpu = hasNvidiaGpu();
 const skip = gpu ? "" : " (skipped: no NVIDIA GPU on this machine)";
@@ -76,9 +77,8 @@ Deno.test({
     assert.equal(stopped.code, 0, stopped.err);
     const resumed = await train("--resume", `${dir}/parts`);
     assert.equal(resumed.code, 0, resumed.err);
-    const dataOf = (x: Uint8Array) => x.subarray(12 + new DataView(x.buffer).getUint32(8, true));
-    const a = dataOf(await Deno.readFile(`${dir}/whole/checkpoint.bin`));
-    const b = dataOf(await Deno.readFile(`${dir}/parts/checkpoint.bin`));
+    const a = (await readCheckpoint(`${dir}/whole/checkpoint.bin`)).data;
+    const b = (await readCheckpoint(`${dir}/parts/checkpoint.bin`)).data;
     assert.equal(a.length, b.length);
     const firstDiff = a.findIndex((v, i) => v !== b[i]);
     assert.equal(firstDiff, -1, `the checkpoints differ from byte ${firstDiff} of the tensor data`);

@@ -186,3 +186,67 @@ Deno.test("offline: the error names the missing files, where they are expected a
     done();
   }
 });
+
+Deno.test("download: a server that accepts and never answers fails within the timeout", async () => {
+  const [dir, done] = tempDir();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) held.push(conn); // read nothing, answer nothing
+  })();
+  try {
+    const url = `http://127.0.0.1:${listener.addr.port}/f`;
+    const file: SourceFile = { name: "f", urls: [url], hashOf: "file" };
+    const t0 = performance.now();
+    await assert.rejects(
+      downloadFile(url, `${dir}/f`, file, { ...quiet, timeout: 0.5 }),
+      (e: unknown) => {
+        assert(e instanceof DownloadError);
+        assert.match(e.message, /no answer within 0\.5 s/);
+        return true;
+      },
+    );
+    assert(performance.now() - t0 < 10000, "the timeout did not cut the wait short");
+  } finally {
+    listener.close();
+    for (const c of held) c.close();
+    await accepting.catch(() => {});
+    done();
+  }
+});
+
+Deno.test("download: a transfer that stalls midway fails within the timeout and keeps its .part", async () => {
+  const [dir, done] = tempDir();
+  const data = crypto.getRandomValues(new Uint8Array(50000));
+  let stalled: ReadableStreamDefaultController<Uint8Array> | undefined;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(data.slice(0, 20000)); // then nothing more, and no end
+        stalled = c;
+      },
+    });
+    return new Response(body, { headers: { "content-length": String(data.length) } });
+  });
+  try {
+    const url = `http://127.0.0.1:${server.addr.port}/f`;
+    const file: SourceFile = { name: "f", urls: [url], sha256: sha256(data), hashOf: "file" };
+    const dest = `${dir}/f`;
+    await assert.rejects(
+      downloadFile(url, dest, file, { ...quiet, timeout: 0.5 }),
+      (e: unknown) => {
+        assert(e instanceof DownloadError);
+        assert.match(e.message, /stalled or broke after .*no data for 0\.5 s.*resume from/);
+        return true;
+      },
+    );
+    assert.equal(Deno.statSync(`${dest}.part`).size, 20000);
+    assert.throws(() => Deno.statSync(dest), Deno.errors.NotFound);
+  } finally {
+    try {
+      stalled?.close();
+    } catch { /* already cancelled */ }
+    await server.shutdown();
+    done();
+  }
+});

@@ -20,8 +20,18 @@ export type LibraryName = "cpu-f32" | "cpu-f64" | "cuda";
 /** The repository's root folder. */
 export const ROOT: string = new URL("../../", import.meta.url).pathname;
 
-/** Where build.ts writes the libraries. */
-export const BUILD_DIR = `${ROOT}build`;
+/** The variable that moves the libraries elsewhere (CI's sanitizer build). */
+export const BUILD_DIR_ENV = "ADVSSL_BUILD_DIR";
+
+/**
+ * Where build.ts writes the libraries and the backends load them:
+ * $ADVSSL_BUILD_DIR (relative to the root unless absolute), else build/.
+ */
+export const BUILD_DIR: string = (() => {
+  const dir = Deno.env.get(BUILD_DIR_ENV);
+  if (!dir) return `${ROOT}build`;
+  return dir.startsWith("/") ? dir : `${ROOT}${dir}`;
+})();
 
 /** Path of a library. */
 export function libraryPath(name: LibraryName): string {

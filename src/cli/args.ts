@@ -6,7 +6,8 @@
  * code 2 without a stack trace.
  * @module
  */
-import { SetupError, UserError } from "../util/errors.ts";
+import { exitCodeOf, UserError } from "../util/errors.ts";
+import { isFileSystemError } from "../util/fs.ts";
 import { convert, flagOf, keyOf, metavar, type OptionSpec, type Value } from "../util/options.ts";
 
 /** What a command line said. */
@@ -128,20 +129,21 @@ export function helpText(
 }
 
 /**
- * Runs a command's main function with Deno.args: a UserError prints one
- * line and exits with code 2, a SetupError (something to install or build)
- * one line and code 1; anything else is a bug and keeps its stack. A number
- * returned is the exit code.
+ * Runs a command's main function with Deno.args. The errors of
+ * util/errors.ts print one line and exit with their code (a UserError 2, a
+ * SetupError 1, a DivergedError 3); a failure of the file system that no
+ * layer named (a full disk, a permission) prints one line and exits with 2;
+ * anything else is a bug and keeps its stack. A number returned is the exit
+ * code.
  */
 export async function runMain(main: (args: string[]) => Promise<number | void>): Promise<void> {
   try {
     const code = await main(Deno.args);
     if (typeof code === "number" && code !== 0) Deno.exit(code);
   } catch (e) {
-    if (e instanceof UserError || e instanceof SetupError) {
-      console.error(`error: ${e.message}`);
-      Deno.exit(e instanceof UserError ? 2 : 1);
-    }
-    throw e;
+    const code = exitCodeOf(e) ?? (isFileSystemError(e) ? 2 : null);
+    if (code === null) throw e;
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(code);
   }
 }

@@ -13,7 +13,15 @@ import { UserError } from "../util/errors.ts";
 import type { OptionSpec } from "../util/options.ts";
 import { ensureFiles, verifyDataset } from "../data/cache.ts";
 import { loadDataset, type SvhnScaling } from "../data/datasets.ts";
-import { cacheDir, DATA_DIR_ENV, type DatasetName, DATASETS, source } from "../data/catalog.ts";
+import {
+  cacheDir,
+  DATA_DIR_ENV,
+  type DatasetName,
+  DATASETS,
+  DOWNLOAD_TIMEOUT,
+  DOWNLOAD_TIMEOUT_OPTION,
+  source,
+} from "../data/catalog.ts";
 import { helpText, parseFlags, runMain } from "./args.ts";
 
 const COMMANDS = ["download", "verify", "info"];
@@ -24,6 +32,7 @@ const OPTIONS: Record<string, OptionSpec> = {
     metavar: "DIR",
     help: `data folder (default $${DATA_DIR_ENV}, else ./data)`,
   },
+  downloadTimeout: { ...DOWNLOAD_TIMEOUT_OPTION, default: DOWNLOAD_TIMEOUT },
   extra: { kind: "bool", default: false, help: "SVHN: include extra_32x32.mat" },
   svhnScaling: {
     kind: "choice",
@@ -70,9 +79,10 @@ async function main(args: string[]): Promise<void> {
   const src = source(name);
   const dataDir = values.dataDir as string | undefined;
   const extra = values.extra as boolean;
+  const timeout = values.downloadTimeout as number;
   const ds = name as DatasetName;
   if (command === "download") {
-    const paths = await ensureFiles(ds, { dataDir, optional: extra });
+    const paths = await ensureFiles(ds, { dataDir, optional: extra, timeout });
     const report = await verifyDataset(ds, { dataDir, optional: extra });
     for (const l of report.lines) console.log(l);
     if (!report.ok) {
@@ -95,6 +105,7 @@ async function main(args: string[]): Promise<void> {
   }
   const data = await loadDataset(ds, {
     dataDir,
+    timeout,
     svhnExtra: extra,
     svhnScaling: values.svhnScaling as SvhnScaling,
     zca: values.zca as boolean,

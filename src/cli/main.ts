@@ -7,7 +7,7 @@
  */
 import type { Backend } from "../backend/backend.ts";
 import { openBackend } from "../backend/mod.ts";
-import { trainLoop } from "../methods/loop.ts";
+import { type IntervalSums, trainLoop } from "../methods/loop.ts";
 import { loadCheckpoint, saveCheckpoint } from "../nn/checkpoint.ts";
 import type { RunConfig } from "../registry/config.ts";
 import { BUILTIN, type Registry } from "../registry/mod.ts";
@@ -15,7 +15,7 @@ import type { Experiment } from "../registry/registry.ts";
 import { fileValues, resolveRun, runTable } from "../registry/resolve.ts";
 import { setup } from "../registry/setup.ts";
 import { writePng } from "../report/png.ts";
-import { UserError } from "../util/errors.ts";
+import { DivergedError, UserError } from "../util/errors.ts";
 import type { OptionSpec, Value } from "../util/options.ts";
 import { parseFlags, runMain } from "./args.ts";
 import { Progress } from "./progress.ts";
@@ -45,14 +45,29 @@ const META: Record<string, OptionSpec> = {
     max: 1e9,
     help: "stop after N iterations, as an interruption would; --resume continues",
   },
+  overwrite: {
+    kind: "bool",
+    help: "start over in an --out that holds a run of the tool's (its run files are removed)",
+  },
 };
+
+/** The JSON state a checkpoint of `train` holds beside the tensors. */
+interface CheckpointState {
+  iteration: number;
+  /** Training time so far, over all processes of the run. */
+  seconds: number;
+  /** The metrics line in progress. */
+  interval: IntervalSums;
+}
 
 /** The run a command line describes. */
 interface TrainRequest {
-  cfg: RunConfig;
+  /** The run's configuration; for --resume, read once the folder is held. */
+  cfg: RunConfig | null;
   /** The folder of a run to continue. */
-  resume: RunDir | null;
+  resume: string | null;
   stopAfter: number | null;
+  overwrite: boolean;
   help: boolean;
 }
 
@@ -65,19 +80,19 @@ async function resolveTrain(args: string[], reg: Registry): Promise<TrainRequest
   for (const [k, v] of Object.entries(parsed.values)) if (!(k in META)) flags[k] = v;
   const meta = parsed.values as Record<string, Value | undefined>;
   const stopAfter = (meta.stopAfter as number | undefined) ?? null;
-  if (meta.resume) {
-    if (Object.keys(flags).length || meta.config || meta.preset) {
+  const overwrite = meta.overwrite === true;
+  if (meta.resume !== undefined) {
+    if (Object.keys(flags).length || meta.config || meta.preset || overwrite) {
       throw new UserError(
         "Cannot combine --resume with run options: a resumed run keeps its saved configuration",
       );
     }
-    const run = RunDir.open(meta.resume as string);
-    return { cfg: await savedConfig(reg, run.config), resume: run, stopAfter, help: parsed.help };
+    return { cfg: null, resume: meta.resume as string, stopAfter, overwrite, help: parsed.help };
   }
   const config = meta.config as string | undefined;
   const file = config ? fileValues(reg, await readJson(config), config) : undefined;
   const cfg = resolveRun(reg, { preset: meta.preset as string | undefined, file, flags });
-  return { cfg, resume: null, stopAfter, help: parsed.help };
+  return { cfg, resume: null, stopAfter, overwrite, help: parsed.help };
 }
 
 /**
@@ -85,24 +100,33 @@ async function resolveTrain(args: string[], reg: Registry): Promise<TrainRequest
  * returns the final test error (NaN when stopped early, null for --help).
  */
 export async function train(args: string[], reg: Registry = BUILTIN): Promise<number | null> {
-  const { cfg, resume, stopAfter, help } = await resolveTrain(args, reg);
-  if (help) {
+  const request = await resolveTrain(args, reg);
+  if (request.help) {
+    const cfg = request.cfg ?? await savedConfig(reg, `${request.resume}/config.json`);
     console.log(runHelp(reg, cfg, META));
     return null;
   }
-  const be = await openBackend(cfg.string("backend") as "cpu" | "cuda" | "auto", {
-    threads: cfg.has("threads") ? cfg.number("threads") : 0,
-    tf32: cfg.has("tf32") ? cfg.bool("tf32") : true,
-  });
-  const run = resume ??
-    RunDir.create(
-      cfg.path("out") ?? RunDir.defaultPath(cfg.string("dataset"), cfg.string("method")),
-    );
-  const exp = await setup(be, reg, cfg);
+  // The folder is checked before anything slow, and held from before the first write.
+  const resume = request.resume !== null;
+  const out = request.resume ?? request.cfg!.path("out") ??
+    RunDir.defaultPath(request.cfg!.string("dataset"), request.cfg!.string("method"));
+  if (!resume) RunDir.check(out, request.overwrite);
+  let run = resume ? await RunDir.open(out) : null;
   try {
-    return await trainExperiment(exp, cfg, run, resume !== null, stopAfter, be);
+    const cfg = request.cfg ?? await savedConfig(reg, run!.config);
+    const be = await openBackend(cfg.string("backend") as "cpu" | "cuda" | "auto", {
+      threads: cfg.has("threads") ? cfg.number("threads") : 0,
+      tf32: cfg.has("tf32") ? cfg.bool("tf32") : true,
+    });
+    const exp = await setup(be, reg, cfg);
+    try {
+      run ??= await RunDir.create(out, request.overwrite);
+      return await trainExperiment(exp, cfg, run, resume, request.stopAfter, be);
+    } finally {
+      exp.data.close?.();
+    }
   } finally {
-    exp.data.close?.();
+    run?.close();
   }
 }
 
@@ -123,16 +147,20 @@ async function trainExperiment(
   const [dataset, method] = [cfg.string("dataset"), cfg.string("method")];
   let start = 0;
   let elapsed = 0;
-  if (resume) {
-    const saved = (await loadCheckpoint(run.checkpoint, state, be)) as {
-      iteration: number;
-      seconds: number;
-    };
+  let interval: IntervalSums | undefined;
+  if (resume && run.hasCheckpoint) {
+    const saved = (await loadCheckpoint(run.checkpoint, state, be)) as CheckpointState;
     start = saved.iteration;
     await exp.data.skip?.(start);
     elapsed = saved.seconds;
+    interval = saved.interval;
     await run.truncateMetrics(start);
     console.log(`resuming ${run.path} at iteration ${start}/${iterations}`);
+  } else if (resume) {
+    await run.truncateMetrics(0);
+    console.log(
+      `resuming ${run.path} from the start: it stopped before its first checkpoint (${iterations} iterations)`,
+    );
   } else {
     await writeJsonAtomic(run.config, { preset: cfg.preset, ...cfg.values, out: run.path });
     console.log(
@@ -142,6 +170,21 @@ async function trainExperiment(
   const progress = new Progress(iterations);
   const t0 = performance.now();
   const seconds = () => elapsed + (performance.now() - t0) / 1000;
+  let saved = resume ? start : 0;
+  const kept = () =>
+    saved > 0
+      ? `the last good checkpoint (iteration ${saved}) is kept in ${run.checkpoint}`
+      : "no checkpoint was written";
+  const checkpoint = async (iteration: number, interval: IntervalSums) => {
+    const s: CheckpointState = { iteration, seconds: seconds(), interval };
+    try {
+      await saveCheckpoint(run.checkpoint, state, s);
+    } catch (e) {
+      if (!(e instanceof DivergedError)) throw e;
+      throw new DivergedError(`Cannot continue training: at iteration ${iteration} ${e.message}`);
+    }
+    saved = iteration;
+  };
   const error = await trainLoop(
     exp.method,
     exp.data,
@@ -162,10 +205,16 @@ async function trainExperiment(
         progress.testError(iteration, testError);
         run.appendMetrics({ iteration, test_error: testError });
       },
-      checkpoint: (iteration) =>
-        saveCheckpoint(run.checkpoint, state, { iteration, seconds: seconds() }),
+      checkpoint,
     },
-  );
+    interval,
+  ).catch((e) => {
+    progress.finish();
+    if (e instanceof DivergedError) {
+      throw new DivergedError(`${e.message}; ${kept()}`);
+    }
+    throw e;
+  });
   progress.finish();
   if (Number.isNaN(error)) {
     console.log(

@@ -14,6 +14,7 @@ import { setup } from "../registry/setup.ts";
 import { grid } from "../report/boundary.ts";
 import { writePng } from "../report/png.ts";
 import { UserError } from "../util/errors.ts";
+import { writeAtomic } from "../util/fs.ts";
 import type { OptionSpec } from "../util/options.ts";
 import { helpText, parseFlags, runMain } from "./args.ts";
 import { readJson, savedConfig, writeJsonAtomic } from "./run.ts";
@@ -38,7 +39,8 @@ async function runOne(args: string[], out: string): Promise<number> {
     stderr: "piped",
   }).output();
   if (!r.success) {
-    throw new Error(`Cannot finish the run in ${out}:\n${new TextDecoder().decode(r.stderr)}`);
+    const err = new TextDecoder().decode(r.stderr).trim().split("\n").at(-1) ?? "";
+    throw new UserError(`Cannot finish the run in ${out} (exit ${r.code}): ${err}`);
   }
   return ((await readJson(`${out}/summary.json`)) as { test_error: number }).test_error;
 }
@@ -95,10 +97,9 @@ export async function runTable(
         tasks.push({
           key: `${r}|${c}`,
           run: async () => {
-            try {
-              await Deno.remove(out, { recursive: true });
-            } catch { /* a new folder */ }
+            // --overwrite starts over in a run folder of the tool's, and refuses any other.
             const e = await runOne([
+              "--overwrite",
               ...row.args,
               ...column.args,
               "--seed",
@@ -214,7 +215,7 @@ async function main(args: string[], reg: Registry = BUILTIN): Promise<void> {
     if (d % 10 === 0 || d === n) console.log(`${d}/${n} runs (${secs()} s)`);
   });
   const markdown = markdownTable(table, errors);
-  await Deno.writeTextFile(`${out}/table.md`, markdown + "\n");
+  await writeAtomic(`${out}/table.md`, new TextEncoder().encode(markdown + "\n"));
   await writeJsonAtomic(`${out}/errors.json`, Object.fromEntries(errors));
   const png = await figure(reg, table, dataset, errors, out);
   console.log(`\n${table.title} (mean ± std over ${seeds} seeds; ${secs()} s)\n`);

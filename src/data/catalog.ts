@@ -254,7 +254,24 @@ export interface DownloadOptions {
   progress?: boolean;
   /** The fetch to use (default: the global one). */
   fetch?: typeof fetch;
+  /**
+   * Seconds to wait for the server's answer, and then for each next piece of
+   * the file, before giving up (default {@linkcode DOWNLOAD_TIMEOUT}).
+   */
+  timeout?: number;
 }
+
+/** Seconds a download waits for the server's answer or its next bytes. */
+export const DOWNLOAD_TIMEOUT = 30;
+
+/** The command-line option of the timeout, for `train` and `data` alike. */
+export const DOWNLOAD_TIMEOUT_OPTION = {
+  kind: "number",
+  min: 1,
+  max: 3600,
+  metavar: "SECONDS",
+  help: "give up a download when the server answers nothing, or sends nothing more, for this long",
+} as const;
 
 /** A network failure (no connection, HTTP error): the caller decides whether the user can fix it. */
 export class DownloadError extends Error {
@@ -318,64 +335,89 @@ export async function downloadFile(
   try {
     offset = Deno.statSync(part).size;
   } catch { /* fresh start */ }
-  let res: Response;
+  // A stalled server (one that accepts and never answers, or stops sending) aborts the transfer.
+  const timeout = options.timeout ?? DOWNLOAD_TIMEOUT;
+  const stall = new AbortController();
+  let timer = setTimeout(() => stall.abort(), timeout * 1000);
+  const rearm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => stall.abort(), timeout * 1000);
+  };
   try {
-    res = await doFetch(url, { headers: offset > 0 ? { Range: `bytes=${offset}-` } : {} });
-  } catch (e) {
-    throw new DownloadError(`Cannot download ${url}: ${(e as Error).message}`);
+    await transfer();
+  } finally {
+    clearTimeout(timer);
   }
-  let append = false;
-  if (res.status === 206 && offset > 0) {
-    const start = Number(res.headers.get("content-range")?.match(/bytes (\d+)-/)?.[1]);
-    append = start === offset;
-    if (!append) {
-      await res.body?.cancel();
-      throw new DownloadError(`Cannot resume ${url}: the server answered a different range`);
-    }
-    log(`${file.name}: resuming at ${formatBytes(offset)}`);
-  } else if (res.status === 416 && offset > 0) {
-    await res.body?.cancel(); // the part file is already complete
-  } else if (res.status !== 200) {
-    await res.body?.cancel();
-    throw new DownloadError(`Cannot download ${url}: HTTP ${res.status} ${res.statusText}`);
-  }
-  if (res.status !== 416) {
-    const length = Number(res.headers.get("content-length"));
-    const total = Number.isFinite(length) && length > 0
-      ? length + (append ? offset : 0)
-      : file.bytes;
-    await Deno.mkdir(dest.slice(0, Math.max(dest.lastIndexOf("/"), 1)), { recursive: true });
-    const out = await Deno.open(part, { write: true, create: true, append, truncate: !append });
-    const bar = new Progress(
-      file.download ?? file.name,
-      total,
-      options.progress ?? Deno.stderr.isTerminal(),
-      log,
-    );
-    let done = append ? offset : 0;
+  async function transfer(): Promise<void> {
+    let res: Response;
     try {
-      for await (const chunk of res.body!) {
-        let w = 0;
-        while (w < chunk.length) w += await out.write(chunk.subarray(w));
-        done += chunk.length;
-        bar.update(done);
-      }
+      res = await doFetch(url, {
+        headers: offset > 0 ? { Range: `bytes=${offset}-` } : {},
+        signal: stall.signal,
+      });
     } catch (e) {
       throw new DownloadError(
-        `Cannot download ${url}: the connection broke after ${formatBytes(done)} (${
-          (e as Error).message
-        }; run again to resume from ${part})`,
+        `Cannot download ${url}: ${
+          stall.signal.aborted ? `no answer within ${timeout} s` : (e as Error).message
+        }`,
       );
-    } finally {
-      out.close();
     }
-    bar.update(done, true);
-    if (total !== undefined && done < total) {
-      throw new DownloadError(
-        `Cannot download ${url}: the transfer ended after ${formatBytes(done)} of ${
-          formatBytes(total)
-        } (run again to resume from ${part})`,
+    rearm();
+    let append = false;
+    if (res.status === 206 && offset > 0) {
+      const start = Number(res.headers.get("content-range")?.match(/bytes (\d+)-/)?.[1]);
+      append = start === offset;
+      if (!append) {
+        await res.body?.cancel();
+        throw new DownloadError(`Cannot resume ${url}: the server answered a different range`);
+      }
+      log(`${file.name}: resuming at ${formatBytes(offset)}`);
+    } else if (res.status === 416 && offset > 0) {
+      await res.body?.cancel(); // the part file is already complete
+    } else if (res.status !== 200) {
+      await res.body?.cancel();
+      throw new DownloadError(`Cannot download ${url}: HTTP ${res.status} ${res.statusText}`);
+    }
+    if (res.status !== 416) {
+      const length = Number(res.headers.get("content-length"));
+      const total = Number.isFinite(length) && length > 0
+        ? length + (append ? offset : 0)
+        : file.bytes;
+      await Deno.mkdir(dest.slice(0, Math.max(dest.lastIndexOf("/"), 1)), { recursive: true });
+      const out = await Deno.open(part, { write: true, create: true, append, truncate: !append });
+      const bar = new Progress(
+        file.download ?? file.name,
+        total,
+        options.progress ?? Deno.stderr.isTerminal(),
+        log,
       );
+      let done = append ? offset : 0;
+      try {
+        for await (const chunk of res.body!) {
+          let w = 0;
+          while (w < chunk.length) w += await out.write(chunk.subarray(w));
+          done += chunk.length;
+          bar.update(done);
+          rearm();
+        }
+      } catch (e) {
+        const why = stall.signal.aborted ? `no data for ${timeout} s` : (e as Error).message;
+        throw new DownloadError(
+          `Cannot download ${url}: the transfer stalled or broke after ${
+            formatBytes(done)
+          } (${why}; run again to resume from ${part})`,
+        );
+      } finally {
+        out.close();
+      }
+      bar.update(done, true);
+      if (total !== undefined && done < total) {
+        throw new DownloadError(
+          `Cannot download ${url}: the transfer ended after ${formatBytes(done)} of ${
+            formatBytes(total)
+          } (run again to resume from ${part})`,
+        );
+      }
     }
   }
   try {

@@ -7,6 +7,7 @@
 import { noGrad } from "../autograd/tape.ts";
 import { persistent, scope, Tensor } from "../autograd/tensor.ts";
 import type { DataSource } from "../data/source.ts";
+import { DivergedError } from "../util/errors.ts";
 import type { Method, StepMetrics } from "./method.ts";
 
 /** When to log, evaluate and checkpoint. */
@@ -19,12 +20,22 @@ export interface LoopSchedule {
   stopAfter?: number;
 }
 
+/**
+ * The metric sums of a logging interval in progress: saved with a
+ * checkpoint, so that a resumed run's next metrics line averages the same
+ * steps an uninterrupted run's does.
+ */
+export interface IntervalSums {
+  count: number;
+  sums: Record<string, number>;
+}
+
 /** What the loop reports. */
 export interface LoopHooks {
   /** Mean metrics over the last interval, and iterations per second. */
   log?(iteration: number, metrics: Record<string, number>, rate: number): void;
   eval?(iteration: number, testError: number): void;
-  checkpoint?(iteration: number): Promise<void>;
+  checkpoint?(iteration: number, interval: IntervalSums): Promise<void>;
 }
 
 /** Test error of the method's evaluated classifier, switching to evaluation mode meanwhile. */
@@ -42,6 +53,9 @@ export function evaluate(method: Method, data: DataSource): number {
 /**
  * Runs iterations `start` to `schedule.iterations` (0-based: iteration i is
  * the (i+1)-th); returns the final test error (NaN after an early stop).
+ * `resumed` is the interval a checkpoint saved. The metric sums are checked
+ * at every metrics line and checkpoint: a NaN or an infinity stops training
+ * with a DivergedError naming the iterations since the last finite check.
  */
 export async function trainLoop(
   method: Method,
@@ -49,6 +63,7 @@ export async function trainLoop(
   schedule: LoopSchedule,
   start = 0,
   hooks: LoopHooks = {},
+  resumed: IntervalSums = { count: 0, sums: {} },
 ): Promise<number> {
   // Per-metric sums over the interval, kept where the step computed them.
   const sums = new Map<string, Tensor>();
@@ -56,13 +71,30 @@ export async function trainLoop(
     for (const [k, v] of Object.entries(metrics)) {
       let sum = sums.get(k);
       if (!sum) {
-        sum = persistent(() => Tensor.zeros(v.backend, [1]));
+        const saved = resumed.sums[k] ?? 0;
+        sum = persistent(() => Tensor.full(v.backend, [1], saved));
         sums.set(k, sum);
       }
       v.backend.axpby(sum.storage, 1, v.storage, 1, 1);
     }
   };
-  let count = 0;
+  let count = resumed.count;
+  let finiteUpTo = start;
+  const checkedSums = (done: number): Record<string, number> => {
+    const values = Object.fromEntries([...sums].map(([k, sum]) => [k, sum.item()]));
+    const bad = Object.keys(values).filter((k) => !Number.isFinite(values[k]));
+    if (bad.length) {
+      throw new DivergedError(
+        `Cannot continue training: ${bad.join(", ")} became NaN or infinite between iterations ${
+          finiteUpTo + 1
+        } and ${done}`,
+      );
+    }
+    finiteUpTo = done;
+    return values;
+  };
+  // Steps timed since t0 (a resumed interval's earlier steps were timed by another process).
+  let timed = 0;
   let t0 = performance.now();
   let lastError = NaN;
   const end = Math.min(schedule.iterations, schedule.stopAfter ?? Infinity);
@@ -70,14 +102,18 @@ export async function trainLoop(
     await data.ready?.();
     scope(() => add(method.step(data.next(), it)));
     count++;
+    timed++;
     const done = it + 1;
     if (done % schedule.logInterval === 0 || done === schedule.iterations) {
       const now = performance.now();
-      const mean = Object.fromEntries([...sums].map(([k, sum]) => [k, sum.item() / count]));
-      hooks.log?.(done, mean, (count * 1000) / Math.max(1e-9, now - t0));
+      const values = checkedSums(done);
+      const mean = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v / count]));
+      hooks.log?.(done, mean, (timed * 1000) / Math.max(1e-9, now - t0));
       for (const sum of sums.values()) sum.dispose();
       sums.clear();
+      resumed = { count: 0, sums: {} };
       count = 0;
+      timed = 0;
       t0 = now;
     }
     if (done % schedule.evalInterval === 0 || done === schedule.iterations) {
@@ -85,7 +121,7 @@ export async function trainLoop(
       hooks.eval?.(done, lastError);
     }
     if (done % schedule.checkpointInterval === 0 || done === schedule.iterations) {
-      await hooks.checkpoint?.(done);
+      await hooks.checkpoint?.(done, { count, sums: checkedSums(done) });
     }
   }
   for (const sum of sums.values()) sum.dispose();

@@ -53,6 +53,12 @@ export abstract class Module {
     return out;
   }
 
+  /** This module and every module below it. */
+  *modules(): IterableIterator<Module> {
+    yield this;
+    for (const c of this.#children.values()) yield* c.modules();
+  }
+
   parameters(): Tensor[] {
     return this.namedParameters().map(([, t]) => t);
   }

@@ -7,6 +7,7 @@
 import { noGrad } from "../autograd/tape.ts";
 import { scope } from "../autograd/tensor.ts";
 import { circlesSplit } from "../data/circles.ts";
+import { DOWNLOAD_TIMEOUT, DOWNLOAD_TIMEOUT_OPTION } from "../data/catalog.ts";
 import { ImageSource } from "../data/images.ts";
 import { augmentFor, loadDataset, openStream, splitTrain } from "../data/mod.ts";
 import { PointsSource } from "../data/points.ts";
@@ -214,6 +215,7 @@ const imageOptions: Record<string, OptionNode> = {
     help: "folder of data set files (unset: $ADVSSL_DATA_DIR, then data/)",
   },
   download: { kind: "bool", help: "download missing data set files (checksums verified)" },
+  downloadTimeout: DOWNLOAD_TIMEOUT_OPTION,
   batchSize: { kind: "int", min: 1, max: 1e7, help: "labelled samples per iteration" },
 };
 
@@ -227,6 +229,7 @@ function mnistLike(name: "mnist" | "fashion-mnist", title: string): DatasetEntry
     dataset: name,
     dataDir: null,
     download: false,
+    downloadTimeout: DOWNLOAD_TIMEOUT,
     labels: 1000,
     batchSize: 100,
     model: "mlp",
@@ -289,6 +292,7 @@ function mnistLike(name: "mnist" | "fashion-mnist", title: string): DatasetEntry
       const dataset = await loadDataset(name, {
         dataDir: cfg.path("dataDir") ?? undefined,
         download: cfg.bool("download"),
+        timeout: cfg.number("downloadTimeout"),
         backend,
       });
       const labels = cfg.number("labels");

@@ -8,7 +8,11 @@
  */
 import type { Backend } from "../backend/backend.ts";
 import type { Tensor } from "../autograd/tensor.ts";
+import { BatchNorm } from "../nn/layers.ts";
+import type { Module } from "../nn/module.ts";
 import { Adam, linearDecay, switchAt } from "../nn/optim.ts";
+import { UserError } from "../util/errors.ts";
+import { flagOf } from "../util/options.ts";
 import { Rng } from "../ops/random.ts";
 import type { RunConfig } from "./config.ts";
 import type { Experiment, Registry } from "./registry.ts";
@@ -21,6 +25,26 @@ function scheduledAdam(params: Tensor[], lr: number, cfg: RunConfig): Adam {
     lr: linearDecay(lr, iterations, start),
     beta1: switchAt(0.9, cfg.number("beta1Decayed"), start),
   });
+}
+
+/**
+ * Refuses batches of one sample where a network normalises over the batch:
+ * batch norm's variance of one value is 0, and its training step fails.
+ */
+function checkBatchNorm(modules: Record<string, Module>, cfg: RunConfig, unlabelled: boolean) {
+  const owner = Object.entries(modules).find(([, m]) =>
+    [...m.modules()].some((l) => l instanceof BatchNorm)
+  )?.[0];
+  if (!owner) return;
+  for (const key of ["batchSize", ...(unlabelled ? ["ulBatchSize"] : [])]) {
+    if (cfg.has(key) && cfg.number(key) < 2) {
+      throw new UserError(
+        `Cannot use ${flagOf(key)} ${
+          cfg.number(key)
+        }: the ${owner}'s batch norm needs at least 2 samples per batch`,
+      );
+    }
+  }
 }
 
 /** The experiment of a configuration. */
@@ -47,6 +71,7 @@ export async function setup(backend: Backend, reg: Registry, cfg: RunConfig): Pr
         reg.generators[cfg.string("generator")].build(backend, genRng, data.shape, options),
       adam: (params, lr) => scheduledAdam(params, lr, cfg),
     });
+    checkBatchNorm(built.modules, cfg, method.unlabelled);
     return { method: built, data: data.source, dataset };
   } catch (e) {
     data.source.close?.();

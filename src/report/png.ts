@@ -3,6 +3,7 @@
  * by the runtime's CompressionStream ("deflate" is the zlib format PNG wants).
  * @module
  */
+import { writeAtomic } from "../util/fs.ts";
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -78,7 +79,5 @@ export async function writePng(
   width: number,
   height: number,
 ): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  await Deno.writeFile(tmp, await encodePng(rgb, width, height));
-  await Deno.rename(tmp, path);
+  await writeAtomic(path, await encodePng(rgb, width, height));
 }
