@@ -140,6 +140,7 @@ let advgenMs: number;
     {
       alpha: 1,
       lambda: 1,
+      entminWeight: 0,
       gSteps: 1,
       differentiated: true,
       gWarmup: 0,
@@ -162,6 +163,7 @@ let vatMs: number;
     xi: 1e-6,
     iterations: 1,
     beta: 1,
+    entminWeight: 0,
   });
   vatMs = medianMs(method, batch);
   c.dispose();

@@ -24,6 +24,7 @@ const be = await createCpuBackend("f32");
 const OPTIONS: AdvGenOptions = {
   alpha: 1,
   lambda: 1,
+  entminWeight: 0,
   gSteps: 1,
   differentiated: true,
   gWarmup: 0,

@@ -192,3 +192,18 @@ export function svhnVars(n: number, yStorage: "uint8" | "double" = "double"): Ma
     { name: "y", cls: MX.double, dims: [n, 1], values: labels, storage: yStorage },
   ];
 }
+
+/**
+ * Small SVHN (.mat, 60 training and 20 test images) and CIFAR-10 (.bin, 5 x 12
+ * training and 20 test records) files under `dir`/svhn and `dir`/cifar10.
+ */
+export async function writeSyntheticImageSets(dir: string): Promise<void> {
+  Deno.mkdirSync(`${dir}/svhn`, { recursive: true });
+  Deno.writeFileSync(`${dir}/svhn/train_32x32.mat`, await encodeMat(svhnVars(60), false));
+  Deno.writeFileSync(`${dir}/svhn/test_32x32.mat`, await encodeMat(svhnVars(20), false));
+  Deno.mkdirSync(`${dir}/cifar10`, { recursive: true });
+  for (let i = 1; i <= 5; i++) {
+    Deno.writeFileSync(`${dir}/cifar10/data_batch_${i}.bin`, cifarBatch(12, 12 * (i - 1)));
+  }
+  Deno.writeFileSync(`${dir}/cifar10/test_batch.bin`, cifarBatch(20));
+}

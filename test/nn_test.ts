@@ -4,7 +4,15 @@ import { backward } from "../src/autograd/tape.ts";
 import { scope, Tensor } from "../src/autograd/tensor.ts";
 import * as ops from "../src/ops/mod.ts";
 import { Rng } from "../src/ops/random.ts";
-import { BatchNorm, Conv2d, ConvTranspose2d, Linear, Sequential } from "../src/nn/layers.ts";
+import {
+  BatchNorm,
+  Conv2d,
+  ConvTranspose2d,
+  Dropout,
+  Linear,
+  reestimateBatchNorm,
+  Sequential,
+} from "../src/nn/layers.ts";
 import { Adam, linearDecay, switchAt } from "../src/nn/optim.ts";
 
 const be = await createCpuBackend("f64");
@@ -97,4 +105,26 @@ Deno.test("native kernels reject bad arguments with an error naming the kernel",
       /Cannot run native kernel softmax_forward/,
     );
   });
+});
+
+Deno.test("reestimateBatchNorm: the running statistics become the mean of the batches' statistics; dropout stays off", () => {
+  const bn = new BatchNorm(be, 2, 0.01);
+  const rng = new Rng(3);
+  const drop = new Dropout(0.5, rng);
+  const model = new Sequential(drop, bn);
+  model.eval();
+  const batches = [[1, 10, 3, 30], [5, -2, 7, 2], [0, 0, 2, 4]].map((d) =>
+    Tensor.from(be, d, [2, 2])
+  );
+  const before = JSON.stringify(rng.exportState());
+  reestimateBatchNorm(model, batches);
+  // Per channel: batch means (2, 20), (6, 0), (1, 2); unbiased batch variances (2, 200), (2, 8), (2, 8).
+  const near = (a: ArrayLike<number>, b: number[]) =>
+    b.forEach((v, i) => assert(Math.abs(a[i] - v) < 1e-9, `${a[i]} != ${v}`));
+  near(bn.runningMean.toArray(), [3, 22 / 3]);
+  near(bn.runningVar.toArray(), [2, 72]);
+  assert.equal(bn.momentum, 0.01, "the momentum is restored");
+  assert.equal(model.training, false);
+  assert.equal(bn.training, false);
+  assert.equal(JSON.stringify(rng.exportState()), before, "dropout drew from its stream");
 });

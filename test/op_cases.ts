@@ -218,6 +218,7 @@ export const OP_GROUPS: OpGroup[] = [
     run(check: Check) {
       const labels = { data: [0, 3, 1, 2, 3], shape: [5], grad: false };
       check("cross-entropy", [input([5, 4], -3, 3), labels], ([x, y]) => ops.crossEntropy(x, y));
+      check("entropy", [input([5, 4], -3, 3)], ([x]) => ops.entropy(x));
       check(
         "KL both",
         [input([4, 6], -3, 3), input([4, 6], -3, 3)],

@@ -11,17 +11,56 @@ import * as ops from "../ops/mod.ts";
 import type { Rng } from "../ops/random.ts";
 import type { Dataset } from "./datasets.ts";
 import type { Batch, DataSource } from "./source.ts";
+import { DataRng, Streams } from "./rng.ts";
 import type { BatchStream, HostBatch } from "./stream.ts";
 
 /** Test rows evaluated per forward pass. */
 const EVAL_CHUNK = 1000;
+/** Training rows per batch of the batch-norm re-estimation (as VAT's test.py's batches). */
+export const STATS_BATCH = 100;
+
+/** Options of an {@linkcode ImageSource}. */
+export interface ImageSourceOptions {
+  /** Batches of {@linkcode STATS_BATCH} training rows that re-estimate batch norm (0: none). */
+  statsBatches?: number;
+  /** The seed of those rows' choice (the data seed). */
+  statsSeed?: number;
+}
 
 /** Streams a data set's training batches and evaluates on its test set. */
 export class ImageSource implements DataSource {
   readonly rngs: Record<string, Rng> = {};
   #host: HostBatch | null = null;
 
-  constructor(readonly backend: Backend, readonly dataset: Dataset, readonly stream: BatchStream) {}
+  /** Present when the run re-estimates batch-norm statistics before each evaluation. */
+  readonly statsBatches?: () => Iterable<Tensor>;
+
+  constructor(
+    readonly backend: Backend,
+    readonly dataset: Dataset,
+    readonly stream: BatchStream,
+    options: ImageSourceOptions = {},
+  ) {
+    const count = options.statsBatches ?? 0;
+    if (count > 0) {
+      const { images, shape } = dataset.train;
+      const [n, c, h, w] = shape;
+      const row = c * h * w;
+      const size = Math.min(STATS_BATCH, n);
+      // The same rows every evaluation: a fixed random choice, so a resumed run sees the same.
+      const order = new DataRng(options.statsSeed ?? 0, Streams.statistics).permutation(n);
+      this.statsBatches = function* () {
+        const x = new Float32Array(size * row);
+        for (let b = 0; b < count; b++) {
+          for (let j = 0; j < size; j++) {
+            const i = order[(b * size + j) % n]; // past the end of a small set: around again
+            x.set(images.subarray(i * row, (i + 1) * row), j * row);
+          }
+          yield Tensor.from(backend, x, [size, c, h, w]);
+        }
+      };
+    }
+  }
 
   /** Waits for the worker's next batch. */
   async ready(): Promise<void> {

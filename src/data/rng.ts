@@ -14,6 +14,8 @@ export const Streams = {
   labelled: 2,
   unlabelled: 3,
   augment: 4,
+  /** The training rows that re-estimate batch-norm statistics. */
+  statistics: 5,
 } as const;
 
 function splitmix32(state: number): [number, number] {

@@ -32,6 +32,12 @@ export interface DataSource {
   close?(): void;
   /** The next batches, as tensors in the current scope. */
   next(): Batch;
+  /**
+   * Training batches for re-estimating batch-norm statistics before each
+   * evaluation (the same ones every time, unaugmented), as tensors in the
+   * current scope; absent when the run does not re-estimate them.
+   */
+  statsBatches?(): Iterable<Tensor>;
   /** Test error of a model in percent (called in evaluation mode, without gradients). */
   testError(model: Module): number;
   /** Random streams of the data order, checkpointed with the method's. */

@@ -1,6 +1,7 @@
 /**
  * The semi-supervised split, as in VAT's code: a labelled subset balanced
- * across classes (labels / classes per class), chosen by the data seed alone,
+ * across classes (labels / classes per class; or, unbalanced, the first of a
+ * random permutation, as VAT's SVHN code), chosen by the data seed alone,
  * so it is reproducible and independent of the training seed; the unlabelled
  * set is the whole training set (the labelled samples included). An optional
  * validation hold-out is drawn first and removed from both.
@@ -20,6 +21,11 @@ export interface SplitOptions {
   validation?: number;
   /** Number of classes (default 10). */
   classes?: number;
+  /**
+   * Labelled samples balanced across classes (default true, as VAT's
+   * CIFAR-10 code); false takes the first of the permutation (VAT's SVHN).
+   */
+  balanced?: boolean;
 }
 
 /** Indices into the training set, each ascending. */
@@ -35,7 +41,13 @@ export function splitTrain(labels: ArrayLike<number>, options: SplitOptions): Sp
   const n = labels.length;
   const nl = options.labels;
   const nv = options.validation ?? 0;
-  if (!Number.isInteger(nl) || nl < classes || nl % classes !== 0) {
+  const balanced = options.balanced ?? true;
+  if (!Number.isInteger(nl) || nl < 1) {
+    throw new UserError(
+      `Cannot split the training set: --labels must be a positive integer, got ${nl}`,
+    );
+  }
+  if (balanced && (nl < classes || nl % classes !== 0)) {
     throw new UserError(
       `Cannot split the training set: --labels must be a positive multiple of ${classes} (balanced classes), got ${nl}`,
     );
@@ -54,7 +66,7 @@ export function splitTrain(labels: ArrayLike<number>, options: SplitOptions): Sp
   const held = new Uint8Array(n);
   const validation = perm.slice(0, nv);
   for (const i of validation) held[i] = 1;
-  const perClass = nl / classes;
+  const perClass = balanced ? nl / classes : Infinity;
   const taken = new Int32Array(classes);
   const labelled: number[] = [];
   for (let k = nv; k < n && labelled.length < nl; k++) {
@@ -64,6 +76,13 @@ export function splitTrain(labels: ArrayLike<number>, options: SplitOptions): Sp
       taken[c]++;
       labelled.push(i);
     }
+  }
+  if (labelled.length < nl && !balanced) {
+    throw new UserError(
+      `Cannot split the training set: only ${labelled.length} samples have a label in 0..${
+        classes - 1
+      }, --labels asks for ${nl}`,
+    );
   }
   if (labelled.length < nl) {
     const short = [...taken].map((t, c) => [c, t] as const).filter(([, t]) => t < perClass);

@@ -11,7 +11,7 @@
  * examples leave batch-norm running statistics alone.
  * @module
  */
-import { backward, noGrad } from "../autograd/tape.ts";
+import { backward, detach, noGrad } from "../autograd/tape.ts";
 import { Tensor } from "../autograd/tensor.ts";
 import * as ops from "../ops/mod.ts";
 import type { SquaredErrorReduction } from "../ops/loss.ts";
@@ -26,6 +26,8 @@ import { type Batch, type Method, type StepMetrics, unlabelledOf } from "./metho
 export interface AdvGenOptions {
   alpha: number;
   lambda: number;
+  /** Weight of the entropy of C(x) on the unlabelled batch in C's loss (VAT's EntMin; 0: off). */
+  entminWeight: number;
   /** Generator steps per classifier step. */
   gSteps: number;
   /** Encoder from L_rec alone, decoder from G's whole objective. */
@@ -132,14 +134,22 @@ export class AdvGen implements Method {
     this.optC.zeroGrad();
     const nll = ops.crossEntropy(c.forward(batch.xl), batch.yl);
     const xg = noGrad(() => this.generator.forward(xul));
-    const adv = ops.klDivergence(
-      this.#target(xul),
-      withFrozenBatchNormStats(() => c.forward(xg)),
-    );
-    backward(ops.add(nll, ops.scale(adv, this.options.alpha)), { into: c.parameters() });
+    const { alpha, entminWeight } = this.options;
+    // With EntMin the clean logits carry a gradient (its entropy term); the KL's target never does.
+    const clean = entminWeight > 0
+      ? withFrozenBatchNormStats(() => c.forward(xul))
+      : this.#target(xul);
+    const adv = ops.klDivergence(detach(clean), withFrozenBatchNormStats(() => c.forward(xg)));
+    let loss = ops.add(nll, ops.scale(adv, alpha));
+    const metrics: StepMetrics = { nll, adv };
+    if (entminWeight > 0) {
+      metrics.entropy = ops.entropy(clean);
+      loss = ops.add(loss, ops.scale(metrics.entropy, entminWeight));
+    }
+    backward(loss, { into: c.parameters() });
     this.optC.update();
     if (this.averaged) average(this.averaged, c, this.options.ema);
-    return { nll, adv };
+    return metrics;
   }
 
   step(batch: Batch, iteration: number): StepMetrics {

@@ -7,6 +7,7 @@
 import { noGrad } from "../autograd/tape.ts";
 import { persistent, scope, Tensor } from "../autograd/tensor.ts";
 import type { DataSource } from "../data/source.ts";
+import { reestimateBatchNorm } from "../nn/layers.ts";
 import { DivergedError } from "../util/errors.ts";
 import type { Method, StepMetrics } from "./method.ts";
 
@@ -38,10 +39,18 @@ export interface LoopHooks {
   checkpoint?(iteration: number, interval: IntervalSums): Promise<void>;
 }
 
-/** Test error of the method's evaluated classifier, switching to evaluation mode meanwhile. */
+/**
+ * Test error of the method's evaluated classifier, switching to evaluation
+ * mode meanwhile; first, where the source offers them, its batch-norm
+ * statistics are re-estimated on training batches.
+ */
 export function evaluate(method: Method, data: DataSource): number {
   const model = method.evaluated();
   const was = model.training;
+  if (data.statsBatches) {
+    const batches = data.statsBatches;
+    noGrad(() => scope(() => reestimateBatchNorm(model, batches.call(data))));
+  }
   model.eval();
   try {
     return noGrad(() => data.testError(model));

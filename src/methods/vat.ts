@@ -68,7 +68,7 @@ export class Vat implements Method {
     readonly classifier: Module,
     readonly optimizer: Adam,
     readonly rng: Rng,
-    readonly options: VatOptions & { beta: number },
+    readonly options: VatOptions & { beta: number; entminWeight: number },
   ) {
     this.modules = { classifier };
     this.optimizers = { classifier: optimizer };
@@ -81,11 +81,21 @@ export class Vat implements Method {
     const nll = ops.crossEntropy(c.forward(batch.xl), batch.yl);
     // As VAT's code: only the labelled pass moves the batch-norm running statistics.
     const xul = unlabelledOf(batch);
-    const clean = noGrad(() => withFrozenBatchNormStats(() => c.forward(xul)));
-    const vat = vatLoss(c, xul, clean, this.rng, this.options);
-    backward(ops.add(nll, ops.scale(vat, this.options.beta)));
+    const { beta, entminWeight } = this.options;
+    // With EntMin the clean logits carry a gradient (its entropy term); VAT's target never does.
+    const clean = entminWeight > 0
+      ? withFrozenBatchNormStats(() => c.forward(xul))
+      : noGrad(() => withFrozenBatchNormStats(() => c.forward(xul)));
+    const vat = vatLoss(c, xul, detach(clean), this.rng, this.options);
+    let loss = ops.add(nll, ops.scale(vat, beta));
+    const metrics: StepMetrics = { nll, vat };
+    if (entminWeight > 0) {
+      metrics.entropy = ops.entropy(clean);
+      loss = ops.add(loss, ops.scale(metrics.entropy, entminWeight));
+    }
+    backward(loss);
     this.optimizer.update();
-    return { nll, vat };
+    return metrics;
   }
 
   evaluated(): Module {

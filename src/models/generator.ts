@@ -73,7 +73,7 @@ export class Generator extends Module {
     const out = this.decoder.forward(ops.concat([ops.flatten(code), z]));
     const o = this.options.output;
     if (o.mode === "free") return ops.reshape(out, x.shape);
-    const step = ops.reshape(o.center ? centerRows(out) : out, x.shape);
+    const step = ops.reshape(o.center ? centerRows(ops.flatten(out)) : out, x.shape);
     switch (o.mode) {
       case "residual":
         return ops.add(x, step);

@@ -44,6 +44,15 @@ function namedTensors(c: Checkpointable): [string, Tensor][] {
   return out;
 }
 
+/** The random streams of `c`: its own and those of its modules' layers (dropout, noise). */
+function namedRngs(c: Checkpointable): [string, Rng][] {
+  const out = Object.entries(c.rngs);
+  for (const [name, m] of Object.entries(c.modules)) {
+    for (const [p, r] of m.namedRngs()) out.push([`${name}/${p}`, r]);
+  }
+  return out;
+}
+
 /**
  * The name of the first tensor holding a NaN or an infinity, or null. On
  * the tensors' device: 0 * x is 0 for every finite x and NaN otherwise, so
@@ -98,7 +107,7 @@ export async function saveCheckpoint(
   const { tensors, optimizers } = checkpointTensors(c);
   const bad = firstNonFinite(tensors);
   if (bad) throw new DivergedError(`'${bad}' holds NaN or infinite values`);
-  const rngs = Object.fromEntries(Object.entries(c.rngs).map(([k, r]) => [k, r.exportState()]));
+  const rngs = Object.fromEntries(namedRngs(c).map(([k, r]) => [k, r.exportState()]));
   let offset = 0;
   const entries = tensors.map(([name, t]) => {
     const e = { name, shape: t.shape, offset };
@@ -232,7 +241,7 @@ export async function loadCheckpoint(
   }
   const nonFinite = firstNonFinite(checkpointTensors(c).tensors);
   if (nonFinite) throw bad(`'${nonFinite}' holds NaN or infinite values`);
-  for (const [name, r] of Object.entries(c.rngs)) {
+  for (const [name, r] of namedRngs(c)) {
     if (!header.rngs[name]) throw bad(`it has no random stream '${name}'`);
     r.importState(header.rngs[name] as Parameters<Rng["importState"]>[0]);
   }

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Backend } from "../backend/backend.ts";
-import { Tensor } from "../autograd/tensor.ts";
+import { scope, Tensor } from "../autograd/tensor.ts";
 import * as ops from "../ops/mod.ts";
 import type { Rng } from "../ops/random.ts";
 import { Module } from "./module.ts";
@@ -134,7 +134,8 @@ export class BatchNorm extends Module {
   constructor(
     backend: Backend,
     readonly channels: number,
-    readonly momentum = 0.1,
+    /** The running statistics' step toward each batch's (changed only by re-estimation). */
+    public momentum = 0.1,
     readonly eps = 1e-5,
   ) {
     super();
@@ -149,10 +150,40 @@ export class BatchNorm extends Module {
   }
 }
 
+/**
+ * Re-estimates every batch norm's running statistics of `model` as the
+ * plain average of the statistics of `batches` (VAT's test.py re-estimates
+ * them on training batches before testing). Only batch norm runs in
+ * training mode meanwhile: dropout and noise stay off, as at test time, and
+ * draw nothing from their streams. Call it without gradients; the model's
+ * modes are restored.
+ */
+export function reestimateBatchNorm(model: Module, batches: Iterable<Tensor>): void {
+  const layers = [...model.modules()];
+  const norms = layers.filter((m): m is BatchNorm => m instanceof BatchNorm);
+  if (norms.length === 0) return;
+  const modes = layers.map((m) => m.training);
+  const momenta = norms.map((n) => n.momentum);
+  for (const m of layers) m.training = m instanceof BatchNorm;
+  try {
+    let k = 0;
+    for (const x of batches) {
+      // Step 1 / (k + 1): after batch k the running value is the mean over batches 0..k.
+      for (const n of norms) n.momentum = 1 / (k + 1);
+      scope(() => void model.forward(x));
+      k++;
+    }
+  } finally {
+    norms.forEach((n, i) => n.momentum = momenta[i]);
+    layers.forEach((m, i) => m.training = modes[i]);
+  }
+}
+
 /** Inverted dropout, active in training mode only. */
 export class Dropout extends Module {
   constructor(readonly p: number, readonly rng: Rng) {
     super();
+    this.addRng("rng", rng);
   }
 
   forward(x: Tensor): Tensor {
@@ -164,6 +195,7 @@ export class Dropout extends Module {
 export class GaussianNoise extends Module {
   constructor(readonly std: number, readonly rng: Rng) {
     super();
+    this.addRng("rng", rng);
   }
 
   forward(x: Tensor): Tensor {

@@ -5,6 +5,7 @@
  * @module
  */
 import { persistent, Tensor } from "../autograd/tensor.ts";
+import type { Rng } from "../ops/random.ts";
 
 /** A layer or a network of layers. */
 export abstract class Module {
@@ -13,6 +14,7 @@ export abstract class Module {
   readonly #params = new Map<string, Tensor>();
   readonly #buffers = new Map<string, Tensor>();
   readonly #children = new Map<string, Module>();
+  readonly #rngs = new Map<string, Rng>();
 
   abstract forward(x: Tensor): Tensor;
 
@@ -31,6 +33,23 @@ export abstract class Module {
     t.name = name;
     this.#buffers.set(name, t);
     return t;
+  }
+
+  /**
+   * Registers a random stream the module draws from in training (dropout's,
+   * noise's), so checkpoints save it with the weights and a resumed run draws
+   * what an uninterrupted one would.
+   */
+  protected addRng(name: string, rng: Rng): Rng {
+    this.#rngs.set(name, rng);
+    return rng;
+  }
+
+  /** Random streams of this module and its children, with dotted names. */
+  namedRngs(prefix = ""): [string, Rng][] {
+    const out: [string, Rng][] = [...this.#rngs].map(([n, r]) => [prefix + n, r]);
+    for (const [n, c] of this.#children) out.push(...c.namedRngs(`${prefix}${n}.`));
+    return out;
   }
 
   /** Registers a child module. */

@@ -7,6 +7,7 @@
 import { record } from "../autograd/tape.ts";
 import { Tensor } from "../autograd/tensor.ts";
 import { expect, expectRank, sameBackend } from "./check.ts";
+import { affine, mul, sum } from "./elementwise.ts";
 
 function softmaxOp(x: Tensor, log: boolean): Tensor {
   const op = log ? "logSoftmax" : "softmax";
@@ -26,6 +27,18 @@ function softmaxOp(x: Tensor, log: boolean): Tensor {
 export const softmax = (x: Tensor): Tensor => softmaxOp(x, false);
 /** Log-softmax of each row of (n, k). */
 export const logSoftmax = (x: Tensor): Tensor => softmaxOp(x, true);
+
+/**
+ * Mean over rows of the entropy of softmax(logits), -sum p log p: VAT's
+ * entropy minimisation term ("VAT + EntMin"). Composed of softmax,
+ * log-softmax, a product and a sum, so its gradient is theirs.
+ */
+export function entropy(logits: Tensor): Tensor {
+  expectRank("entropy", logits, 2, "logits");
+  const p = softmax(logits);
+  const terms = mul(p, logSoftmax(logits));
+  return affine(sum(terms), -1 / logits.shape[0], 0);
+}
 
 /** Checks (n) labels against (n, k) logits. */
 function checkLabels(op: string, logits: Tensor, labels: Tensor): void {

@@ -34,6 +34,12 @@ export class RunConfig {
     return this.#get(key, "a number", (v): v is number => typeof v === "number");
   }
 
+  /** A count that may be "all" (an int option with `all`): then `all`. */
+  count(key: string, all: number): number {
+    if (this.values[key] === "all") return all;
+    return this.number(key);
+  }
+
   bool(key: string): boolean {
     return this.#get(key, "a boolean", (v): v is boolean => typeof v === "boolean");
   }

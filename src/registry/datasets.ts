@@ -7,13 +7,26 @@
 import { noGrad } from "../autograd/tape.ts";
 import { scope } from "../autograd/tensor.ts";
 import { circlesSplit } from "../data/circles.ts";
-import { DOWNLOAD_TIMEOUT, DOWNLOAD_TIMEOUT_OPTION } from "../data/catalog.ts";
+import {
+  type DatasetName,
+  type DatasetSource,
+  DOWNLOAD_TIMEOUT,
+  DOWNLOAD_TIMEOUT_OPTION,
+} from "../data/catalog.ts";
 import { ImageSource } from "../data/images.ts";
-import { augmentFor, loadDataset, openStream, splitTrain } from "../data/mod.ts";
+import {
+  augmentFor,
+  loadDataset,
+  type LoadOptions,
+  openStream,
+  splitTrain,
+  type SvhnScaling,
+} from "../data/mod.ts";
 import { PointsSource } from "../data/points.ts";
 import { boundaryPanel } from "../report/boundary.ts";
 import { UserError } from "../util/errors.ts";
 import type { Value } from "../util/options.ts";
+import type { RunConfig } from "./config.ts";
 import type { DatasetEntry, Preset } from "./registry.ts";
 import type { OptionNode } from "./tree.ts";
 
@@ -39,7 +52,7 @@ const circlesRun: Record<string, Value> = {
 
 // Our choice: a minibatch of the 1500 unlabelled points per step (the paper does not say);
 // it keeps the 10-seed table within minutes on two cores.
-const circlesUnlabelled = { ulBatchSize: 256 };
+const circlesUnlabelled = { ulBatchSize: 256, entminWeight: 0 };
 
 /** The paper's method on two circles as the paper states it (our choices where it is silent). */
 const literalAdvgen: Record<string, Value> = {
@@ -121,6 +134,11 @@ const circles: DatasetEntry = {
   defaultMethod: "advgen",
   presets: circlesPresets,
   load({ backend, cfg, rng, unlabelledBatch }) {
+    if (cfg.values.labels === "all") {
+      throw new UserError(
+        "Cannot use --labels all with two circles: give the number of labelled points",
+      );
+    }
     const labels = cfg.number("labels");
     if (labels % 2 !== 0) {
       throw new UserError(`Cannot use --labels ${labels}: two circles need an even number`);
@@ -217,19 +235,99 @@ const imageOptions: Record<string, OptionNode> = {
   download: { kind: "bool", help: "download missing data set files (checksums verified)" },
   downloadTimeout: DOWNLOAD_TIMEOUT_OPTION,
   batchSize: { kind: "int", min: 1, max: 1e7, help: "labelled samples per iteration" },
+  balanced: {
+    kind: "bool",
+    help: "labelled samples balanced across classes (VAT: CIFAR-10 yes, SVHN no)",
+  },
+  augment: {
+    kind: "bool",
+    help: "random 2-pixel translation (and horizontal flip on CIFAR-10) of training batches",
+  },
+  bnStatsBatches: {
+    kind: "int",
+    min: 0,
+    max: 10000,
+    help:
+      "re-estimate batch-norm statistics on this many fixed batches of 100 training images before each evaluation (VAT's test.py: 100; 0: off)",
+  },
 };
+
+/** What differs between the image data sets' entries. */
+interface ImageSetSpec {
+  name: DatasetName;
+  help: string;
+  /** Options of this set alone. */
+  options?: Record<string, OptionNode>;
+  presets: Record<string, Preset>;
+  /** Loader options from the set's own options. */
+  loadOptions?(cfg: RunConfig): Partial<LoadOptions>;
+}
+
+/** A data set entry for an image set: its options and presets, and the shared loader. */
+function imageEntry(set: ImageSetSpec, source?: DatasetSource): DatasetEntry {
+  return {
+    help: set.help,
+    options: { ...imageOptions, ...set.options },
+    defaultMethod: "vat",
+    presets: set.presets,
+    async load({ backend, cfg, unlabelledBatch }) {
+      const dataset = await loadDataset(set.name, {
+        dataDir: cfg.path("dataDir") ?? undefined,
+        download: cfg.bool("download"),
+        timeout: cfg.number("downloadTimeout"),
+        backend,
+        source,
+        ...set.loadOptions?.(cfg),
+      });
+      const n = dataset.train.labels.length;
+      const labels = cfg.count("labels", n);
+      const balanced = cfg.bool("balanced") && labels < n;
+      if (labels > n || (balanced && labels % dataset.classes !== 0)) {
+        throw new UserError(
+          `Cannot use --labels ${labels}: expected ${
+            balanced ? `a multiple of the ${dataset.classes} classes, ` : ""
+          }at most the ${n} training samples (or all)`,
+        );
+      }
+      const split = splitTrain(dataset.train.labels, {
+        labels,
+        dataSeed: cfg.number("dataSeed"),
+        validation: 0,
+        balanced,
+        classes: dataset.classes,
+      });
+      const stream = openStream(dataset.train, split, {
+        labelledBatch: cfg.number("batchSize"),
+        unlabelledBatch,
+        seed: cfg.number("seed"),
+        augment: cfg.bool("augment") ? augmentFor(set.name) : undefined,
+      });
+      return {
+        source: new ImageSource(backend, dataset, stream, {
+          statsBatches: cfg.number("bnStatsBatches"),
+          statsSeed: cfg.number("dataSeed"),
+        }),
+        shape: dataset.train.shape.slice(1),
+        classes: dataset.classes,
+      };
+    },
+  };
+}
 
 /**
  * MNIST or Fashion-MNIST with VAT's MLP: 100 labelled + 250 unlabelled per
  * step, Adam 0.002, the last third decaying; eps 0.3 as VAT's
  * semi-supervised MNIST script (ICLR 2016 code). Not tuned yet.
  */
-function mnistLike(name: "mnist" | "fashion-mnist", title: string): DatasetEntry {
+function mnistLike(name: "mnist" | "fashion-mnist", title: string): ImageSetSpec {
   const run: Record<string, Value> = {
     dataset: name,
     dataDir: null,
     download: false,
     downloadTimeout: DOWNLOAD_TIMEOUT,
+    balanced: true,
+    augment: false,
+    bnStatsBatches: 0,
     labels: 1000,
     batchSize: 100,
     model: "mlp",
@@ -244,9 +342,8 @@ function mnistLike(name: "mnist" | "fashion-mnist", title: string): DatasetEntry
     logInterval: 100,
   };
   return {
+    name,
     help: `${title}: 60,000 training and 10,000 test images of 28x28, scaled to [0, 1]`,
-    options: imageOptions,
-    defaultMethod: "vat",
     presets: {
       [`${name}-supervised`]: {
         description: `${title}, labelled samples only, VAT's MLP`,
@@ -258,6 +355,7 @@ function mnistLike(name: "mnist" | "fashion-mnist", title: string): DatasetEntry
           ...run,
           method: "vat",
           ulBatchSize: 250,
+          entminWeight: 0,
           beta: 1,
           eps: 0.3,
           xi: 1e-6,
@@ -271,9 +369,12 @@ function mnistLike(name: "mnist" | "fashion-mnist", title: string): DatasetEntry
           ...run,
           method: "advgen",
           ulBatchSize: 250,
+          entminWeight: 0,
           alpha: 1,
           lambda: 1,
           generator: "conv",
+          gWidth: 32,
+          gCode: 64,
           zDim: 16,
           gLr: 0.002,
           gSteps: 1,
@@ -288,42 +389,189 @@ function mnistLike(name: "mnist" | "fashion-mnist", title: string): DatasetEntry
         },
       },
     },
-    async load({ backend, cfg, unlabelledBatch }) {
-      const dataset = await loadDataset(name, {
-        dataDir: cfg.path("dataDir") ?? undefined,
-        download: cfg.bool("download"),
-        timeout: cfg.number("downloadTimeout"),
-        backend,
-      });
-      const labels = cfg.number("labels");
-      if (labels % dataset.classes !== 0 || labels > dataset.train.labels.length) {
-        throw new UserError(
-          `Cannot use --labels ${labels}: expected a multiple of the ${dataset.classes} classes, at most the training set`,
-        );
-      }
-      const split = splitTrain(dataset.train.labels, {
-        labels,
-        dataSeed: cfg.number("dataSeed"),
-        validation: 0,
-      });
-      const stream = openStream(dataset.train, split, {
-        labelledBatch: cfg.number("batchSize"),
-        unlabelledBatch,
-        seed: cfg.number("seed"),
-        augment: augmentFor(name),
-      });
-      return {
-        source: new ImageSource(backend, dataset, stream),
-        shape: dataset.train.shape.slice(1),
-        classes: dataset.classes,
-      };
+  };
+}
+
+/** The published settings of one 32x32 colour set (takerum/vat_tf's README and scripts). */
+interface VatImageSettings {
+  name: "svhn" | "cifar10";
+  title: string;
+  labels: number;
+  iterations: number;
+  /** VAT's eps without augmentation. */
+  eps: number;
+  topBn: boolean;
+  balanced: boolean;
+  /** Where the numbers come from, for the presets' descriptions. */
+  source: string;
+}
+
+/**
+ * The presets of SVHN or CIFAR-10, one per row of the paper's two tables:
+ * VAT's schedule (32 labelled + 128 unlabelled per step, Adam 1e-3, the last
+ * 16,000 updates decaying the learning rate to 0 and beta1 to 0.5), Conv-Large,
+ * batch-norm statistics re-estimated on 100 training batches before each
+ * evaluation, no augmentation (the tables' VAT numbers are without it).
+ */
+function vatImagePresets(s: VatImageSettings): Record<string, Preset> {
+  const run: Record<string, Value> = {
+    dataset: s.name,
+    dataDir: null,
+    download: false,
+    downloadTimeout: DOWNLOAD_TIMEOUT,
+    balanced: s.balanced,
+    augment: false,
+    bnStatsBatches: 100,
+    labels: s.labels,
+    batchSize: 32,
+    model: "conv-large",
+    topBn: s.topBn,
+    dropout: 0.5,
+    iterations: s.iterations,
+    lr: 0.001,
+    lrDecayStart: 1 - 16000 / s.iterations,
+    beta1Decayed: 0.5,
+    evalInterval: 2000,
+    checkpointInterval: 2000,
+    logInterval: 100,
+  };
+  const vat = {
+    ...run,
+    method: "vat",
+    ulBatchSize: 128,
+    entminWeight: 0,
+    beta: 1,
+    eps: s.eps,
+    xi: 1e-6,
+    powerIterations: 1,
+  };
+  // Our choices where the paper is silent: VAT's schedule and eps as G's radius, the circles recipe.
+  const advgen = {
+    ...run,
+    method: "advgen",
+    ulBatchSize: 128,
+    entminWeight: 0,
+    alpha: 1,
+    lambda: 1,
+    generator: "conv",
+    gWidth: 64,
+    gCode: 128,
+    zDim: 16,
+    gLr: 0.001,
+    gSteps: 1,
+    differentiated: true,
+    gOutput: "normalized",
+    gRadius: s.eps,
+    gCenter: true,
+    gKlWeight: "relative",
+    gWarmup: 0,
+    ema: 0,
+    reconReduction: "batchmean",
+  };
+  const where = `${s.source}; Conv-Large, no augmentation`;
+  return {
+    [`${s.name}-supervised`]: {
+      description: `${s.title}, ${s.labels} labels only, VAT's schedule (${where})`,
+      values: { ...run, method: "supervised" },
+    },
+    [`${s.name}-vat`]: {
+      description: `${s.title}, plain VAT, eps ${s.eps} (${where})`,
+      values: vat,
+    },
+    [`${s.name}-vat-entmin`]: {
+      description:
+        `${s.title}, VAT + EntMin, the paper's "VAT" row (the VAT paper's number without augmentation; ${where})`,
+      values: { ...vat, entminWeight: 1 },
+    },
+    [`${s.name}-advgen`]: {
+      description:
+        `${s.title}, the paper's method on VAT's schedule; G's step normalized to radius ${s.eps} (VAT's eps), centred, each sample's KL alike (our choices; ${where})`,
+      values: advgen,
+    },
+    [`${s.name}-supervised-all`]: {
+      description: `${s.title}, every label, supervised (the supervised table; ${where})`,
+      values: { ...run, method: "supervised", labels: "all" },
+    },
+    [`${s.name}-vat-all`]: {
+      description: `${s.title}, every label, VAT (the supervised table; ${where})`,
+      values: { ...vat, labels: "all" },
+    },
+    [`${s.name}-advgen-all`]: {
+      description: `${s.title}, every label, the paper's method (the supervised table; ${where})`,
+      values: { ...advgen, labels: "all" },
     },
   };
 }
 
+/** The image data sets; `sources` replaces their download sources (mirrors; tests). */
+export function imageDatasets(
+  sources: Partial<Record<DatasetName, DatasetSource>> = {},
+): Record<string, DatasetEntry> {
+  const vatSource = "takerum/vat_tf README and train_semisup.py";
+  const sets: ImageSetSpec[] = [
+    mnistLike("mnist", "MNIST"),
+    mnistLike("fashion-mnist", "Fashion-MNIST"),
+    {
+      name: "svhn",
+      help:
+        "SVHN (cropped digits): 73,257 training and 26,032 test images of 32x32x3; the extra set is not used",
+      options: {
+        svhnScaling: {
+          kind: "choice",
+          help: "pixels to [0, 1] (unit) or to (x - 127.5) / 255 (centered, VAT's)",
+          alternatives: {
+            unit: { help: "x / 255" },
+            centered: { help: "(x - 127.5) / 255, as vat_tf" },
+          },
+        },
+      },
+      loadOptions: (cfg) => ({ svhnScaling: cfg.string("svhnScaling") as SvhnScaling }),
+      presets: withValues(
+        vatImagePresets({
+          name: "svhn",
+          title: "SVHN",
+          labels: 1000,
+          iterations: 48000,
+          eps: 2.5,
+          topBn: true,
+          balanced: false,
+          source: `${vatSource}: 120 epochs of 400 updates, decay from epoch 80, --top_bn, eps 2.5`,
+        }),
+        { svhnScaling: "centered" },
+      ),
+    },
+    {
+      name: "cifar10",
+      help:
+        "CIFAR-10: 50,000 training and 10,000 test images of 32x32x3, (x - 127.5) / 255, then ZCA",
+      options: {
+        zca: { kind: "bool", help: "ZCA whitening fit on the training set (VAT's)" },
+      },
+      loadOptions: (cfg) => ({ zca: cfg.bool("zca") }),
+      presets: withValues(
+        vatImagePresets({
+          name: "cifar10",
+          title: "CIFAR-10",
+          labels: 4000,
+          iterations: 200000,
+          eps: 10,
+          topBn: false,
+          balanced: true,
+          source: `${vatSource}: 500 epochs of 400 updates, decay from epoch 460, eps 10.0`,
+        }),
+        { zca: true },
+      ),
+    },
+  ];
+  return Object.fromEntries(sets.map((set) => [set.name, imageEntry(set, sources[set.name])]));
+}
+
+/** Presets with `values` added to each. */
+function withValues(presets: Record<string, Preset>, values: Record<string, Value>) {
+  return Object.fromEntries(
+    Object.entries(presets).map(([k, p]) => [k, { ...p, values: { ...p.values, ...values } }]),
+  );
+}
+
 /** Data sets by name. */
-export const DATASETS: Record<string, DatasetEntry> = {
-  circles,
-  mnist: mnistLike("mnist", "MNIST"),
-  "fashion-mnist": mnistLike("fashion-mnist", "Fashion-MNIST"),
-};
+export const DATASETS: Record<string, DatasetEntry> = { circles, ...imageDatasets() };

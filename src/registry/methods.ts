@@ -20,6 +20,10 @@ const ulBatchSize: OptionNode = {
   help: "unlabelled samples per iteration",
 };
 const weight = (help: string): OptionNode => ({ kind: "number", min: 0, max: 1e6, help });
+/** VAT's "EntMin": the entropy of C(x) on the unlabelled batch added to C's loss (0: off). */
+const entminWeight: OptionNode = weight(
+  "weight of the entropy of C(x) on the unlabelled batch in C's loss (VAT+EntMin: 1; 0: off)",
+);
 
 /** Sub-option of the generator output modes that form a step from the decoder's output. */
 const gCenter: OptionNode = {
@@ -95,6 +99,7 @@ export const METHODS: Record<string, MethodEntry> = {
     unlabelled: true,
     options: {
       ulBatchSize,
+      entminWeight,
       beta: weight("weight of the VAT term"),
       eps: { kind: "number", min: 0, max: 1e6, help: "radius of the adversarial perturbation" },
       xi: {
@@ -113,6 +118,7 @@ export const METHODS: Record<string, MethodEntry> = {
         xi: cfg.number("xi"),
         iterations: cfg.number("powerIterations"),
         beta: cfg.number("beta"),
+        entminWeight: cfg.number("entminWeight"),
       });
     },
   },
@@ -122,6 +128,7 @@ export const METHODS: Record<string, MethodEntry> = {
     unlabelled: true,
     options: {
       ulBatchSize,
+      entminWeight,
       alpha: weight("weight of the adversarial term L_adv = KL(C(x) || C(G(x, z)))"),
       lambda: weight("weight of the generator's reconstruction loss L_rec"),
       generator: { kind: "choice", help: "the generator's network", alternatives: GENERATORS },
@@ -197,6 +204,7 @@ export const METHODS: Record<string, MethodEntry> = {
       return new AdvGen(classifier, generator, optC, optG, {
         alpha: cfg.number("alpha"),
         lambda: cfg.number("lambda"),
+        entminWeight: cfg.number("entminWeight"),
         gSteps: cfg.number("gSteps"),
         differentiated: cfg.bool("differentiated"),
         gWarmup: cfg.number("gWarmup"),

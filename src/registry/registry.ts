@@ -81,7 +81,13 @@ export interface ModelEntry extends Alternative {
 
 /** A generator network G(x, z). */
 export interface GeneratorEntry extends Alternative {
-  build(backend: Backend, rng: Rng, shape: number[], options: GeneratorOptions): Generator;
+  build(
+    backend: Backend,
+    rng: Rng,
+    shape: number[],
+    options: GeneratorOptions,
+    cfg: RunConfig,
+  ): Generator;
 }
 
 /** What a method's builder is given: factories that draw from the run's random streams in order. */
@@ -142,7 +148,12 @@ export function runOptions(reg: Registry): Record<string, OptionNode> {
     dataset: section("data set", "data set", reg.datasets),
     method: section("method", "training method", reg.methods),
     model: section("model", "classifier network", reg.models),
-    labels: { ...positive, min: 2, help: "labelled training samples (balanced across classes)" },
+    labels: {
+      ...positive,
+      min: 2,
+      all: true,
+      help: "labelled training samples (all: every training sample, the supervised table's rows)",
+    },
     iterations: { ...positive, help: "training iterations" },
     lr: { kind: "number", min: 0, max: 10, help: "Adam learning rate of the classifier" },
     lrDecayStart: {

@@ -68,7 +68,7 @@ export async function setup(backend: Backend, reg: Registry, cfg: RunConfig): Pr
       rng: root,
       classifier: () => model.build(backend, init, data, cfg),
       generator: (options) =>
-        reg.generators[cfg.string("generator")].build(backend, genRng, data.shape, options),
+        reg.generators[cfg.string("generator")].build(backend, genRng, data.shape, options, cfg),
       adam: (params, lr) => scheduledAdam(params, lr, cfg),
     });
     checkBatchNorm(built.modules, cfg, method.unlabelled);

@@ -31,6 +31,8 @@ export interface IntSpec extends SpecBase {
   kind: "int";
   min?: number;
   max?: number;
+  /** The word "all" is a value too (kept as the string "all": every sample there is). */
+  all?: boolean;
 }
 
 /** A finite number in [min, max]. */
@@ -125,6 +127,7 @@ export function convert(spec: OptionSpec, raw: unknown, where: string): Value {
     }
     case "int":
     case "number": {
+      if (spec.kind === "int" && spec.all && raw === "all") return "all";
       const n = toNumber(raw);
       if (spec.kind === "int" ? !Number.isSafeInteger(n) : !Number.isFinite(n)) {
         throw bad(`expected ${spec.kind === "int" ? "an integer" : "a number"}, got '${raw}'`);
@@ -155,6 +158,8 @@ export function metavar(spec: OptionSpec): string {
       return spec.metavar ?? "VALUE";
     case "ints":
       return "N,N";
+    case "int":
+      return spec.all ? "N|all" : "N";
     default:
       return "N";
   }
