@@ -87,6 +87,25 @@ for (const set of ["svhn", "cifar10"]) {
       assert(Object.keys(a.header.rngs).some((k) => k.startsWith("classifier/")), preset);
     }
   });
+
+  Deno.test(`images: ${set}: eval and visualize run on a trained run's checkpoint`, async () => {
+    const run = `${dir}/${set}-advgen-whole`;
+    const ev = await train("eval", "--checkpoint", run);
+    assert.equal(ev.code, 0, ev.err);
+    const error = Number(ev.out.match(/test error (\d+\.\d+)%/)![1]);
+    // The same number the run's last evaluation logged (the same weights and statistics).
+    const summary = JSON.parse(Deno.readTextFileSync(`${run}/summary.json`));
+    assert.equal(error.toFixed(2), summary.test_error.toFixed(2));
+    assert.match(ev.out, /confusion matrix/);
+    assert.equal(ev.out.split("\n").filter((l) => /^\d\s/.test(l)).length, 10, "10 class rows");
+    const vis = await train("visualize", "--checkpoint", run, "--samples", "3", "--z", "2");
+    assert.equal(vis.code, 0, vis.err);
+    assert.match(vis.out, /G\(x, z\) for 2 z, VAT's x \+ r_vadv/);
+    for (const f of ["confusion.png", "adversarial.png", "test_error.png"]) {
+      const png = Deno.readFileSync(`${run}/${f}`);
+      assert.deepEqual([...png.subarray(1, 4)], [80, 78, 71], `${f} is a PNG`);
+    }
+  });
 }
 
 Deno.test("images: wrong labels for a set are one line, exit 2", async () => {

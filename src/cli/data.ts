@@ -98,6 +98,25 @@ async function main(args: string[]): Promise<void> {
   if (command === "verify") {
     const report = await verifyDataset(ds, { dataDir, optional: extra });
     for (const l of report.lines) console.log(l);
+    if (report.ok) {
+      // What loading checks too (sizes, record counts, labels): verify never passes a file that
+      // training then refuses.
+      try {
+        const data = await loadDataset(ds, {
+          dataDir,
+          download: false,
+          zca: false,
+          svhnExtra: extra,
+        });
+        console.log(
+          `loads    train ${data.train.shape.join("x")}, test ${data.test.shape.join("x")}`,
+        );
+      } catch (e) {
+        if (!(e instanceof UserError)) throw e;
+        console.log(`BAD      ${e.message}`);
+        report.ok = false;
+      }
+    }
     if (!report.ok) {
       throw new UserError(`Cannot verify ${src.title}: files are missing or damaged (see above)`);
     }

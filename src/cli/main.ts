@@ -14,6 +14,7 @@ import { BUILTIN, type Registry } from "../registry/mod.ts";
 import type { Experiment } from "../registry/registry.ts";
 import { fileValues, resolveRun, runTable } from "../registry/resolve.ts";
 import { setup } from "../registry/setup.ts";
+import { errorCurve } from "../report/figures.ts";
 import { writePng } from "../report/png.ts";
 import { DivergedError, UserError } from "../util/errors.ts";
 import type { OptionSpec, Value } from "../util/options.ts";
@@ -201,9 +202,11 @@ async function trainExperiment(
         progress.update(iteration, metrics, rate);
         run.appendMetrics({ iteration, ...metrics, rate });
       },
-      eval: (iteration, testError) => {
+      eval: async (iteration, testError) => {
         progress.testError(iteration, testError);
         run.appendMetrics({ iteration, test_error: testError });
+        const curve = errorCurve(run.testErrors(), `${dataset} ${method} test error`);
+        await writePng(run.file("test_error.png"), curve.rgb, curve.width, curve.height);
       },
       checkpoint,
     },

@@ -61,6 +61,9 @@ export const RUN_FILES = [
   "summary.json",
   "checkpoint.bin",
   "boundary.png",
+  "test_error.png",
+  "confusion.png",
+  "adversarial.png",
 ] as const;
 /** The name of one of a run's files. */
 export type RunFile = typeof RUN_FILES[number];
@@ -179,6 +182,15 @@ export class RunDir {
     } catch (e) {
       throw fileError(e, `Cannot write ${this.metrics}`);
     }
+  }
+
+  /** The test errors the metrics hold, in order. */
+  testErrors(): { iteration: number; error: number }[] {
+    if (!exists(this.metrics)) return [];
+    return Deno.readTextFileSync(this.metrics).split("\n").filter((l) => l.trim())
+      .map((l) => JSON.parse(l))
+      .filter((r) => typeof r.test_error === "number")
+      .map((r) => ({ iteration: r.iteration, error: r.test_error }));
   }
 
   /** Drops metric lines past `iteration` (a resumed run recomputes them), atomically. */

@@ -140,12 +140,21 @@ export const SOURCES: Record<DatasetName, DatasetSource> = {
       bytes: 170052171,
       prefix: "cifar-10-batches-bin/",
     },
-    files: [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`).concat(["test_batch.bin"]).map((
-      name,
-    ) => ({
+    // Each member's SHA-256 as torchvision-ruby (ankane/torchvision-ruby, cifar10.rb) pins it,
+    // so every file is checked, not only the archive.
+    files: [
+      ["data_batch_1.bin", "cee916563c9f80d84e3cc88e17fdc0941787f1244f00a67874d45b261883ada5"],
+      ["data_batch_2.bin", "a591ca11fa1708a91ee40f54b3da4784ccd871ecf2137de63f51ada8b3fa57ed"],
+      ["data_batch_3.bin", "bbe8596564c0f86427f876058170b84dac6670ddf06d79402899d93ceea26f67"],
+      ["data_batch_4.bin", "014e562d6e23c72197cc727519169a60359f5eccd8945ad5a09d710285ff4e48"],
+      ["data_batch_5.bin", "755304fc0b379caeae8c14f0dac912fbc7d6cd469eb67a1029a08a39453a9add"],
+      ["test_batch.bin", "8e2eb146ae340b09e24670f29cabc6326dba54da8789dab6768acf480273f65b"],
+    ].map(([name, sha256]) => ({
       name,
       urls: ["https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"],
+      sha256,
       hashOf: "file" as const,
+      bytes: 30730000,
     })),
   },
   svhn: {

@@ -19,7 +19,7 @@ import { parseIdx } from "./idx.ts";
 import { readMaybeGzip, sha256 } from "./io.ts";
 import { readMat } from "./mat.ts";
 import { dataKernels } from "./native.ts";
-import { applyZca, cachedZca, dataKey } from "./preprocess.ts";
+import { applyZca, cachedZca, dataKey, unwhiten } from "./preprocess.ts";
 import { cacheDir, type DatasetName, source, type SourceFile } from "./catalog.ts";
 
 /** Images (n, c, h, w) and their labels. */
@@ -41,7 +41,14 @@ export interface Dataset {
   extra?: ImageSet;
   /** One line saying how the images were preprocessed. */
   preprocessing: string;
+  /** Preprocessed images (n rows) back to pixels in [0, 1], in place (figures). */
+  toPixels(images: Float32Array, n: number): void;
 }
+
+/** Adds `shift` to every value (the inverse of a centring). */
+const shiftBy = (shift: number) => (images: Float32Array) => {
+  if (shift !== 0) { for (let i = 0; i < images.length; i++) images[i] += shift; }
+};
 
 /** How SVHN is scaled: "unit" to [0, 1], "centered" to (x - 127.5) / 255. */
 export type SvhnScaling = "unit" | "centered";
@@ -252,6 +259,7 @@ export async function loadDataset(name: DatasetName, options: LoadOptions = {}):
       train: train.set,
       test: test.set,
       preprocessing: "scaled to [0, 1]",
+      toPixels: shiftBy(0),
     };
   }
   if (name === "svhn") {
@@ -267,6 +275,7 @@ export async function loadDataset(name: DatasetName, options: LoadOptions = {}):
       test,
       extra,
       preprocessing: svhnScaling === "unit" ? "scaled to [0, 1]" : "(x - 127.5) / 255",
+      toPixels: shiftBy(svhnScaling === "unit" ? 0 : 0.5),
     };
   }
   // cifar10
@@ -278,6 +287,7 @@ export async function loadDataset(name: DatasetName, options: LoadOptions = {}):
   );
   const test = await loadCifar(paths, files, ["test_batch.bin"], verify);
   let preprocessing = "(x - 127.5) / 255";
+  let toPixels: Dataset["toPixels"] = shiftBy(0.5);
   if (options.zca ?? true) {
     const reg = options.zcaRegularisation ?? DEFAULT_ZCA_REGULARISATION;
     const backend = options.backend ??
@@ -299,6 +309,10 @@ export async function loadDataset(name: DatasetName, options: LoadOptions = {}):
     applyZca(backend, zca, train.set.images, n);
     applyZca(backend, zca, test.set.images, test.set.shape[0]);
     preprocessing += `, ZCA whitening (regularisation ${reg} added to 1/sqrt(eigenvalue))`;
+    toPixels = (images, n) => {
+      unwhiten(backend, zca, images, n);
+      shiftBy(0.5)(images);
+    };
   }
-  return { name, classes: 10, train: train.set, test: test.set, preprocessing };
+  return { name, classes: 10, train: train.set, test: test.set, preprocessing, toPixels };
 }

@@ -10,7 +10,7 @@ import type { Module } from "../nn/module.ts";
 import * as ops from "../ops/mod.ts";
 import type { Rng } from "../ops/random.ts";
 import type { Dataset } from "./datasets.ts";
-import type { Batch, DataSource } from "./source.ts";
+import { argmaxRows, type Batch, type DataSource, type Predictions } from "./source.ts";
 import { DataRng, Streams } from "./rng.ts";
 import type { BatchStream, HostBatch } from "./stream.ts";
 
@@ -103,6 +103,27 @@ export class ImageSource implements DataSource {
       });
     }
     return (errors / n) * 100;
+  }
+
+  testPredictions(model: Module): Predictions {
+    const { images, labels, shape } = this.dataset.test;
+    const [n, c, h, w] = shape;
+    const row = c * h * w;
+    const predicted = new Int32Array(n);
+    for (let at = 0; at < n; at += EVAL_CHUNK) {
+      const m = Math.min(EVAL_CHUNK, n - at);
+      scope(() => {
+        const x = Tensor.from(this.backend, images.subarray(at * row, (at + m) * row), [
+          m,
+          c,
+          h,
+          w,
+        ]);
+        const logits = model.forward(x);
+        predicted.set(argmaxRows(logits.toArray(), m, logits.shape[1]), at);
+      });
+    }
+    return { predicted, labels: Int32Array.from(labels), classes: this.dataset.classes };
   }
 
   close(): void {

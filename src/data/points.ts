@@ -8,7 +8,7 @@ import { scope, Tensor } from "../autograd/tensor.ts";
 import type { Module } from "../nn/module.ts";
 import * as ops from "../ops/mod.ts";
 import { randUniform, type Rng } from "../ops/random.ts";
-import type { Batch, DataSource } from "./source.ts";
+import { argmaxRows, type Batch, type DataSource, type Predictions } from "./source.ts";
 
 /** Samples (n, d) and labels (n). */
 export interface Points {
@@ -65,5 +65,18 @@ export class PointsSource implements DataSource {
   testError(model: Module): number {
     const { x, y } = this.split.test;
     return scope(() => (ops.countErrors(model.forward(x), y).item() / y.size) * 100);
+  }
+
+  testPredictions(model: Module): Predictions {
+    const { x, y } = this.split.test;
+    return scope(() => {
+      const logits = model.forward(x);
+      const [n, k] = logits.shape;
+      return {
+        predicted: argmaxRows(logits.toArray(), n, k),
+        labels: Int32Array.from(y.toArray()),
+        classes: k,
+      };
+    });
   }
 }

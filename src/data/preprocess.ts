@@ -129,6 +129,47 @@ export function applyZca(backend: Backend, zca: Zca, images: Float32Array, n: nu
   }
 }
 
+/**
+ * Undoes the whitening of n rows in place: x <- x components^-1 + mean. The
+ * components are symmetric positive definite, so the inverse comes from
+ * their own eigendecomposition (one d x d symEig: for figures, not training).
+ */
+export function unwhiten(backend: Backend, zca: Zca, images: Float32Array, n: number): void {
+  const d = zca.dim;
+  const vecs = backend.alloc(d * d);
+  const vals = backend.alloc(d);
+  const inv = backend.alloc(d);
+  const scaled = backend.alloc(d * d);
+  const inverse = backend.alloc(d * d);
+  const x = backend.alloc(n * d);
+  const y = backend.alloc(n * d);
+  const mean = backend.alloc(d);
+  try {
+    backend.write(vecs, zca.components);
+    backend.symEig(vecs, vals, d); // rows of vecs: eigenvectors
+    const lambda = backend.read(vals);
+    backend.write(inv, Float64Array.from(lambda, (l) => 1 / l));
+    backend.broadcastBinary(
+      "mul",
+      scaled,
+      new Int32Array([d, d]),
+      2,
+      vecs,
+      new Int32Array([d, 1]),
+      inv,
+      new Int32Array([1, 0]),
+    );
+    backend.gemm(true, false, d, d, d, 1, vecs, d, scaled, d, 0, inverse, d);
+    backend.write(x, images.subarray(0, n * d));
+    backend.gemm(false, false, n, d, d, 1, x, d, inverse, d, 0, y, d);
+    backend.write(mean, zca.mean);
+    backend.biasAdd(y, y, mean, n, d, 1);
+    images.set(backend.read(y).subarray(0, n * d));
+  } finally {
+    for (const t of [vecs, vals, inv, scaled, inverse, x, y, mean]) backend.free(t);
+  }
+}
+
 const MAGIC = "ADVZCA01";
 
 /** Serialises a ZCA transform with a key naming the data it was computed on. */

@@ -22,6 +22,24 @@ export function unlabelledOf(batch: Batch): Tensor {
   return batch.xul;
 }
 
+/** Predicted classes and labels of a test set. */
+export interface Predictions {
+  predicted: Int32Array;
+  labels: Int32Array;
+  classes: number;
+}
+
+/** The predicted class of each row of (n, k) logits (the first of equal maxima). */
+export function argmaxRows(logits: ArrayLike<number>, n: number, k: number): Int32Array {
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < k; j++) if (logits[i * k + j] > logits[i * k + best]) best = j;
+    out[i] = best;
+  }
+  return out;
+}
+
 /** Training and test data as the loop sees it. */
 export interface DataSource {
   /** Waits until the next batch is ready (sources fed by a background worker). */
@@ -40,6 +58,9 @@ export interface DataSource {
   statsBatches?(): Iterable<Tensor>;
   /** Test error of a model in percent (called in evaluation mode, without gradients). */
   testError(model: Module): number;
+  /** Each test sample's predicted class and label, in test-set order (for confusion matrices). */
+  testPredictions(model: Module): Predictions;
+
   /** Random streams of the data order, checkpointed with the method's. */
   readonly rngs: Record<string, Rng>;
 }

@@ -9,6 +9,7 @@ import { persistent, scope, Tensor } from "../autograd/tensor.ts";
 import type { DataSource } from "../data/source.ts";
 import { reestimateBatchNorm } from "../nn/layers.ts";
 import { DivergedError } from "../util/errors.ts";
+import type { Module } from "../nn/module.ts";
 import type { Method, StepMetrics } from "./method.ts";
 
 /** When to log, evaluate and checkpoint. */
@@ -35,16 +36,16 @@ export interface IntervalSums {
 export interface LoopHooks {
   /** Mean metrics over the last interval, and iterations per second. */
   log?(iteration: number, metrics: Record<string, number>, rate: number): void;
-  eval?(iteration: number, testError: number): void;
+  eval?(iteration: number, testError: number): void | Promise<void>;
   checkpoint?(iteration: number, interval: IntervalSums): Promise<void>;
 }
 
 /**
- * Test error of the method's evaluated classifier, switching to evaluation
- * mode meanwhile; first, where the source offers them, its batch-norm
- * statistics are re-estimated on training batches.
+ * Runs `fn` on the method's evaluated classifier in evaluation mode, without
+ * gradients; first, where the source offers them, its batch-norm statistics
+ * are re-estimated on training batches. The mode is restored after.
  */
-export function evaluate(method: Method, data: DataSource): number {
+export function withEvaluated<T>(method: Method, data: DataSource, fn: (model: Module) => T): T {
   const model = method.evaluated();
   const was = model.training;
   if (data.statsBatches) {
@@ -53,10 +54,15 @@ export function evaluate(method: Method, data: DataSource): number {
   }
   model.eval();
   try {
-    return noGrad(() => data.testError(model));
+    return noGrad(() => fn(model));
   } finally {
     model.train(was);
   }
+}
+
+/** Test error (percent) of the method's evaluated classifier. */
+export function evaluate(method: Method, data: DataSource): number {
+  return withEvaluated(method, data, (model) => data.testError(model));
 }
 
 /**
@@ -127,7 +133,7 @@ export async function trainLoop(
     }
     if (done % schedule.evalInterval === 0 || done === schedule.iterations) {
       lastError = evaluate(method, data);
-      hooks.eval?.(done, lastError);
+      await hooks.eval?.(done, lastError);
     }
     if (done % schedule.checkpointInterval === 0 || done === schedule.iterations) {
       await hooks.checkpoint?.(done, { count, sums: checkedSums(done) });

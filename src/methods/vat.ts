@@ -33,10 +33,12 @@ function unitVectors(d: Tensor): Tensor {
 }
 
 /**
- * The VAT loss for `x` given the clean logits (a constant target). The
- * perturbed passes leave batch-norm running statistics alone, as VAT's code.
+ * VAT's adversarial direction for `x` scaled to eps (r_vadv), by power
+ * iteration from a random start: the direction in which the model's output
+ * moves most away from the clean logits (a constant target). The probing
+ * passes leave batch-norm running statistics alone, as VAT's code.
  */
-export function vatLoss(
+export function vatPerturbation(
   model: Module,
   x: Tensor,
   cleanLogits: Tensor,
@@ -52,9 +54,22 @@ export function vatLoss(
       const dist = ops.klDivergence(target, model.forward(ops.add(x, probe)));
       d = grad(dist, [probe])[0];
     }
-    const rAdv = noGrad(() => ops.scale(unitVectors(d), opts.eps));
-    return ops.klDivergence(target, model.forward(ops.add(x, rAdv)));
+    return noGrad(() => ops.scale(unitVectors(d), opts.eps));
   });
+}
+
+/** The VAT loss for `x` given the clean logits: KL(C(x) || C(x + r_vadv)). */
+export function vatLoss(
+  model: Module,
+  x: Tensor,
+  cleanLogits: Tensor,
+  rng: Rng,
+  opts: VatOptions,
+): Tensor {
+  const rAdv = vatPerturbation(model, x, cleanLogits, rng, opts);
+  return withFrozenBatchNormStats(() =>
+    ops.klDivergence(detach(cleanLogits), model.forward(ops.add(x, rAdv)))
+  );
 }
 
 /** VAT: L_nll + beta * the VAT term on the unlabelled batch. */

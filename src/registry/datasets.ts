@@ -232,7 +232,10 @@ const imageOptions: Record<string, OptionNode> = {
     metavar: "DIR",
     help: "folder of data set files (unset: $ADVSSL_DATA_DIR, then data/)",
   },
-  download: { kind: "bool", help: "download missing data set files (checksums verified)" },
+  download: {
+    kind: "bool",
+    help: "download missing data set files, checksums verified (--no-download: stay offline)",
+  },
   downloadTimeout: DOWNLOAD_TIMEOUT_OPTION,
   batchSize: { kind: "int", min: 1, max: 1e7, help: "labelled samples per iteration" },
   balanced: {
@@ -323,7 +326,7 @@ function mnistLike(name: "mnist" | "fashion-mnist", title: string): ImageSetSpec
   const run: Record<string, Value> = {
     dataset: name,
     dataDir: null,
-    download: false,
+    download: true,
     downloadTimeout: DOWNLOAD_TIMEOUT,
     balanced: true,
     augment: false,
@@ -417,7 +420,7 @@ function vatImagePresets(s: VatImageSettings): Record<string, Preset> {
   const run: Record<string, Value> = {
     dataset: s.name,
     dataDir: null,
-    download: false,
+    download: true,
     downloadTimeout: DOWNLOAD_TIMEOUT,
     balanced: s.balanced,
     augment: false,

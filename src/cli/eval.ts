@@ -1,0 +1,57 @@
+/**
+ * `deno task eval --checkpoint RUN`: the test error of a trained run's
+ * classifier (batch-norm statistics re-estimated as in training, where the
+ * run does that) and its confusion matrix, printed and drawn as a heat map
+ * into the run folder (confusion.png).
+ * @module
+ */
+import { withEvaluated } from "../methods/loop.ts";
+import { BUILTIN, type Registry } from "../registry/mod.ts";
+import { confusionHeatmap, confusionMatrix, confusionText } from "../report/figures.ts";
+import { writePng } from "../report/png.ts";
+import { UserError } from "../util/errors.ts";
+import type { OptionSpec } from "../util/options.ts";
+import { helpText, parseFlags, runMain } from "./args.ts";
+import { openTrained } from "./trained.ts";
+
+const OPTIONS: Record<string, OptionSpec> = {
+  checkpoint: { kind: "string", metavar: "RUN", help: "the run folder to evaluate" },
+};
+
+/** Evaluates a run; returns its test error in percent (null for --help). */
+export async function evalRun(args: string[], reg: Registry = BUILTIN): Promise<number | null> {
+  const { values, help } = parseFlags(args, OPTIONS);
+  if (help) {
+    console.log(helpText(
+      "deno task eval --checkpoint RUN",
+      "Prints a trained run's test error and confusion matrix, and writes RUN/confusion.png.",
+      OPTIONS,
+    ));
+    return null;
+  }
+  const path = values.checkpoint as string | undefined;
+  if (!path) throw new UserError("Cannot evaluate: give the run folder with --checkpoint RUN");
+  const t = await openTrained(reg, path);
+  try {
+    const { exp } = t;
+    const p = withEvaluated(exp.method, exp.data, (model) => exp.data.testPredictions(model));
+    const wrong = p.predicted.reduce((n, q, i) => n + (q !== p.labels[i] ? 1 : 0), 0);
+    const error = (100 * wrong) / p.labels.length;
+    const m = confusionMatrix(p);
+    const title = `${t.cfg.string("dataset")} ${t.cfg.string("method")} ${error.toFixed(2)}%`;
+    const fig = confusionHeatmap(m, title);
+    await writePng(t.run.file("confusion.png"), fig.rgb, fig.width, fig.height);
+    console.log(
+      `${path}: test error ${
+        error.toFixed(2)
+      }% (${wrong} of ${p.labels.length}) at iteration ${t.iteration}`,
+    );
+    console.log(`confusion matrix (rows: true class, columns: predicted):\n${confusionText(m)}`);
+    console.log(`heat map: ${t.run.file("confusion.png")}`);
+    return error;
+  } finally {
+    t.close();
+  }
+}
+
+if (import.meta.main) await runMain(async (args) => void await evalRun(args));

@@ -1,0 +1,66 @@
+/**
+ * A trained run opened for inference (eval, visualize, reproduce's figure):
+ * its saved configuration, the experiment it describes with the weights of
+ * its checkpoint, on the backend it names. The folder is held (its lock) as
+ * long as it is open, since the commands write figures into it.
+ * @module
+ */
+import type { Backend } from "../backend/backend.ts";
+import { openBackend } from "../backend/mod.ts";
+import { loadCheckpoint } from "../nn/checkpoint.ts";
+import type { RunConfig } from "../registry/config.ts";
+import type { Experiment, Registry } from "../registry/registry.ts";
+import { setup } from "../registry/setup.ts";
+import { UserError } from "../util/errors.ts";
+import { RunDir, savedConfig } from "./run.ts";
+
+/** An open trained run; close() releases it. */
+export interface TrainedRun {
+  run: RunDir;
+  cfg: RunConfig;
+  backend: Backend;
+  exp: Experiment;
+  /** The iteration of the checkpoint loaded. */
+  iteration: number;
+  close(): void;
+}
+
+/** Opens the run in `path` with the weights of its last checkpoint. */
+export async function openTrained(reg: Registry, path: string): Promise<TrainedRun> {
+  const run = await RunDir.open(path);
+  try {
+    if (!run.hasCheckpoint) {
+      throw new UserError(`Cannot use ${path}: it has no checkpoint yet (train it further)`);
+    }
+    const cfg = await savedConfig(reg, run.config);
+    const backend = await openBackend(cfg.string("backend") as "cpu" | "cuda" | "auto", {
+      threads: cfg.has("threads") ? cfg.number("threads") : 0,
+      tf32: cfg.has("tf32") ? cfg.bool("tf32") : true,
+    });
+    const exp = await setup(backend, reg, cfg);
+    try {
+      const state = (await loadCheckpoint(run.checkpoint, {
+        modules: exp.method.modules,
+        optimizers: {},
+        rngs: {},
+      }, backend)) as { iteration: number };
+      return {
+        run,
+        cfg,
+        backend,
+        exp,
+        iteration: state.iteration,
+        close() {
+          exp.data.close?.();
+          run.close();
+        },
+      };
+    } catch (e) {
+      exp.data.close?.();
+      throw e;
+    }
+  } catch (e) {
+    run.close();
+    throw e;
+  }
+}
