@@ -108,6 +108,45 @@ for (const set of ["svhn", "cifar10"]) {
   });
 }
 
+Deno.test("images: reproduce ssl runs end to end on a shortened schedule, then reads its runs back or resumes them", async () => {
+  const out = `${dir}/reproduce`;
+  const args = [
+    ...["reproduce", "ssl", "--datasets", "svhn,cifar10", "--seeds", "1"],
+    ...["--iterations-scale", "0.00005", "--out", out, "--"],
+    ...["--data-dir", `${dir}/data`, "--model", "conv-small", "--widths", "8,16"],
+    ...["--labels", "20", "--bn-stats-batches", "2"],
+  ];
+  const first = await train(...args);
+  assert.equal(first.code, 0, first.err);
+  assert.match(first.out, /\| model \| SVHN: ours \| paper \| CIFAR-10: ours \| paper \|/);
+  assert.match(first.out, /Shortened schedule: --iterations-scale 0\.00005 .*2\/48000, 10\/200000/);
+  assert.match(first.out, /Projected time of the full schedules .*: \d/);
+  // The table without its projected time (a resumed run's seconds grow a little).
+  const tableOf = () => Deno.readTextFileSync(`${out}/table.md`).replace(/Projected.*\n/, "");
+  const table = tableOf();
+  const raw = Deno.readTextFileSync(`${out}/table.md`);
+  // 4 rows x the 2 columns run (plain VAT's empty cell is MNIST's): 8 runs.
+  assert.match(first.out, /8\/8 runs/);
+  const stamp = (p: string) => Deno.statSync(p).mtime!.getTime();
+  const cell = `${out}/3-1-1`; // ours on CIFAR-10, seed 1
+  const before = stamp(`${cell}/checkpoint.bin`);
+  // A finished table is read back: nothing retrains, the same table comes out.
+  const again = await train(...args);
+  assert.equal(again.code, 0, again.err);
+  assert.equal(stamp(`${cell}/checkpoint.bin`), before);
+  assert.equal(Deno.readTextFileSync(`${out}/table.md`), raw);
+  // A run without its summary (interrupted at the end) is resumed, not started over.
+  Deno.removeSync(`${cell}/summary.json`);
+  const resumed = await train(...args);
+  assert.equal(resumed.code, 0, resumed.err);
+  assert.equal(tableOf(), table);
+  assert(Deno.statSync(`${cell}/summary.json`).isFile);
+  // Another schedule in the same folders starts those runs over (their config differs).
+  const longer = await train(...args.map((a) => a === "0.00005" ? "0.0001" : a));
+  assert.equal(longer.code, 0, longer.err);
+  assert.match(longer.out, /5\/48000, 20\/200000/);
+});
+
 Deno.test("images: wrong labels for a set are one line, exit 2", async () => {
   const r = await train(
     "--preset",

@@ -64,7 +64,10 @@ Deno.test("canvas text draws the glyphs it knows", () => {
 Deno.test("the reproduce table shows mean ± sample std beside the paper", () => {
   const table: Table = {
     title: "t",
-    columns: [{ label: "noise 0.01", args: [] }, { label: "noise 0.06", args: [] }],
+    columns: [
+      { label: "noise 0.01", dataset: "circles", args: [] },
+      { label: "noise 0.06", dataset: "circles", args: [] },
+    ],
     rows: [{ label: "m", args: [], paper: ["0.00 ± 0.00", "1.00 ± 2.00"] }],
     seeds: 2,
   };

@@ -21,7 +21,7 @@ import type { OptionSpec, Value } from "../util/options.ts";
 import { parseFlags, runMain } from "./args.ts";
 import { Progress } from "./progress.ts";
 import { runHelp } from "./run_help.ts";
-import { readJson, RunDir, savedConfig, writeJsonAtomic } from "./run.ts";
+import { configRecord, readJson, RunDir, savedConfig, writeJsonAtomic } from "./run.ts";
 
 /** The flags of `train` that are not options of the run. */
 const META: Record<string, OptionSpec> = {
@@ -96,6 +96,13 @@ async function resolveTrain(args: string[], reg: Registry): Promise<TrainRequest
   return { cfg, resume: null, stopAfter, overwrite, help: parsed.help };
 }
 
+/** The configuration a `train` command line (not a --resume) describes, without training. */
+export async function trainConfig(args: string[], reg: Registry = BUILTIN): Promise<RunConfig> {
+  const request = await resolveTrain(args, reg);
+  if (!request.cfg) throw new Error("Cannot resolve a --resume command line without its folder");
+  return request.cfg;
+}
+
 /**
  * Trains as the command line says, with the data sets and methods of `reg`;
  * returns the final test error (NaN when stopped early, null for --help).
@@ -163,7 +170,7 @@ async function trainExperiment(
       `resuming ${run.path} from the start: it stopped before its first checkpoint (${iterations} iterations)`,
     );
   } else {
-    await writeJsonAtomic(run.config, { preset: cfg.preset, ...cfg.values, out: run.path });
+    await writeJsonAtomic(run.config, configRecord(cfg, run.path));
     console.log(
       `run ${run.path}: ${method} on ${dataset} (preset ${cfg.preset}), ${iterations} iterations, backend ${be.name}`,
     );

@@ -1,48 +1,123 @@
 /**
- * `deno task reproduce NAME`: one of the paper's tables, as the registry's
- * data sets declare them. Every row x column x seed is a `train` run in a
- * subprocess (single-threaded, several at a time); prints a markdown table of
- * mean ± sample std beside the paper's numbers and, where the data set draws
- * figures, one panel per row and column (seed 1).
+ * `deno task reproduce NAME`: one of the paper's tables (src/registry/tables.ts).
+ * Every row x column x seed is a `train` run in a subprocess, in a folder of
+ * its own under --out. A finished run with the same configuration is read
+ * back, and an interrupted one resumed, so an interrupted table continues
+ * where it stopped. The command prints a markdown table of mean ± sample std
+ * beside the paper's numbers and the projected time of the full table from
+ * the measured time per iteration. Where the data set draws figures (two
+ * circles), it also draws one panel per row and column (seed 1).
+ * `--iterations-scale F` shortens every schedule (the table says so), and
+ * flags after `--` go to every run (`-- --backend cuda`).
  * @module
  */
-import { createCpuBackend } from "../backend/cpu.ts";
-import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { BUILTIN, type Registry } from "../registry/mod.ts";
 import type { Table } from "../registry/registry.ts";
-import { setup } from "../registry/setup.ts";
 import { grid } from "../report/boundary.ts";
 import { writePng } from "../report/png.ts";
 import { UserError } from "../util/errors.ts";
-import { writeAtomic } from "../util/fs.ts";
+import { exists, writeAtomic } from "../util/fs.ts";
 import type { OptionSpec } from "../util/options.ts";
 import { helpText, parseFlags, runMain } from "./args.ts";
-import { readJson, savedConfig, writeJsonAtomic } from "./run.ts";
+import { trainConfig } from "./main.ts";
+import { configRecord, readJson, writeJsonAtomic } from "./run.ts";
+import { openTrained } from "./trained.ts";
 
-/** Every table of a registry by name, with its data set. */
-export function tables(reg: Registry): Map<string, { table: Table; dataset: string }> {
-  const out = new Map<string, { table: Table; dataset: string }>();
-  for (const [dataset, entry] of Object.entries(reg.datasets)) {
-    for (const [name, table] of Object.entries(entry.tables ?? {})) {
-      out.set(name, { table, dataset });
-    }
-  }
-  return out;
+function meanStd(xs: number[]): [number, number] {
+  const m = xs.reduce((s, x) => s + x, 0) / xs.length;
+  const v = xs.length > 1 ? xs.reduce((s, x) => s + (x - m) ** 2, 0) / (xs.length - 1) : 0;
+  return [m, Math.sqrt(v)];
 }
 
-/** Runs `train` with `args` in a subprocess; returns the test error from the run's summary. */
-async function runOne(args: string[], out: string): Promise<number> {
-  const main = new URL("./main.ts", import.meta.url).pathname;
+/** What a finished run reports. */
+export interface CellRun {
+  error: number;
+  seconds: number;
+  iterations: number;
+  /** The iterations of the cell's full (unscaled) schedule. */
+  fullIterations: number;
+}
+
+/** How a table is run. */
+export interface TableOptions {
+  seeds: number;
+  jobs: number;
+  /** Folder of the runs. */
+  out: string;
+  /** Column indices to run (the others are left out of the table). */
+  columns: number[];
+  /** Factor on every run's iterations (1: the full schedule). */
+  iterationsScale: number;
+  /** Flags every run adds, after the table's own. */
+  extra: string[];
+  /** The script that trains (default src/cli/main.ts; tests give one with their registry). */
+  trainScript?: string;
+  onDone?: (done: number, total: number) => void;
+}
+
+/** The flags every table run adds: no logging or evaluation on the way; one thread when parallel. */
+function quietArgs(reg: Registry, dataset: string, jobs: number): string[] {
+  return [
+    ...(jobs > 1 ? ["--threads", "1"] : []),
+    ...(reg.datasets[dataset].figure ? ["--no-figure"] : []),
+    "--log-interval",
+    "1000000000",
+    "--eval-interval",
+    "1000000000",
+  ];
+}
+
+/** Runs `train` in a subprocess; throws a one-line UserError if it fails. */
+async function trainProcess(script: string, args: string[]): Promise<void> {
+  const main = script;
   const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", main, ...args, "--out", out],
+    args: ["run", "--allow-all", main, ...args],
     stdout: "piped",
     stderr: "piped",
   }).output();
   if (!r.success) {
     const err = new TextDecoder().decode(r.stderr).trim().split("\n").at(-1) ?? "";
-    throw new UserError(`Cannot finish the run in ${out} (exit ${r.code}): ${err}`);
+    throw new UserError(`Cannot finish the run ${args.join(" ")} (exit ${r.code}): ${err}`);
   }
-  return ((await readJson(`${out}/summary.json`)) as { test_error: number }).test_error;
+}
+
+/** The same JSON, whatever the order of the keys. */
+function sameRecord(a: unknown, b: unknown): boolean {
+  const canon = (v: unknown): unknown =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(
+        Object.entries(v as Record<string, unknown>).sort(([x], [y]) => x < y ? -1 : 1)
+          .map(([k, x]) => [k, canon(x)]),
+      )
+      : v;
+  return JSON.stringify(canon(a)) === JSON.stringify(canon(b));
+}
+
+/**
+ * One cell's run in `out`: read back when it finished with this
+ * configuration, resumed when it stopped, started over when the folder holds
+ * another configuration, else run.
+ */
+async function runCell(
+  reg: Registry,
+  script: string,
+  args: string[],
+  out: string,
+): Promise<Omit<CellRun, "fullIterations">> {
+  const withOut = [...args, "--out", out];
+  const expected = configRecord(await trainConfig(withOut, reg), out);
+  const saved = exists(`${out}/config.json`) ? await readJson(`${out}/config.json`) : null;
+  const same = saved !== null && sameRecord(saved, expected);
+  if (!(same && exists(`${out}/summary.json`))) {
+    if (same) await trainProcess(script, ["--resume", out]);
+    else await trainProcess(script, [...withOut, ...(saved !== null ? ["--overwrite"] : [])]);
+  }
+  const summary = (await readJson(`${out}/summary.json`)) as {
+    test_error: number;
+    seconds: number;
+    iterations: number;
+  };
+  return { error: summary.test_error, seconds: summary.seconds, iterations: summary.iterations };
 }
 
 /** Runs jobs with at most `parallel` at a time. */
@@ -59,75 +134,69 @@ async function pool<T>(jobs: (() => Promise<T>)[], parallel: number): Promise<T[
   return results;
 }
 
-function meanStd(xs: number[]): [number, number] {
-  const m = xs.reduce((s, x) => s + x, 0) / xs.length;
-  const v = xs.length > 1 ? xs.reduce((s, x) => s + (x - m) ** 2, 0) / (xs.length - 1) : 0;
-  return [m, Math.sqrt(v)];
+/** The flags of one cell, or null when the table does not run it. */
+function cellArgs(table: Table, r: number, c: number): string[] | null {
+  const row = table.rows[r];
+  const cell = row.cells ? row.cells[c] : [];
+  if (cell === null) return null;
+  return [...row.args, ...cell, ...table.columns[c].args];
 }
 
-/** The flags every table run adds: one thread, no figure, no logging or evaluation on the way. */
-function quietArgs(reg: Registry, dataset: string): string[] {
-  return [
-    "--threads",
-    "1",
-    ...(reg.datasets[dataset].figure ? ["--no-figure"] : []),
-    "--log-interval",
-    "1000000000",
-    "--eval-interval",
-    "1000000000",
-  ];
-}
-
-/** Runs every row x column x seed; returns the errors, keyed "row|column", in seed order. */
+/** Runs the table's cells; returns the runs keyed "row|column", in seed order. */
 export async function runTable(
   reg: Registry,
   table: Table,
-  dataset: string,
-  seeds: number,
-  jobs: number,
-  outDir: string,
-  onDone?: (done: number, total: number) => void,
-): Promise<Map<string, number[]>> {
-  const tasks: { key: string; run: () => Promise<number> }[] = [];
+  options: TableOptions,
+): Promise<Map<string, CellRun[]>> {
+  const tasks: { key: string; run: () => Promise<CellRun> }[] = [];
   let done = 0;
-  table.rows.forEach((row, r) => {
-    table.columns.forEach((column, c) => {
-      for (let seed = 1; seed <= seeds; seed++) {
-        const out = `${outDir}/${r}-${c}-${seed}`;
+  table.rows.forEach((_, r) => {
+    for (const c of options.columns) {
+      const base = cellArgs(table, r, c);
+      if (base === null) continue;
+      const dataset = table.columns[c].dataset;
+      for (let seed = 1; seed <= options.seeds; seed++) {
+        const args = [
+          ...base,
+          ...["--seed", String(seed), "--data-seed", String(seed)],
+          ...quietArgs(reg, dataset, options.jobs),
+          ...options.extra,
+        ];
+        const out = `${options.out}/${r}-${c}-${seed}`;
         tasks.push({
           key: `${r}|${c}`,
           run: async () => {
-            // --overwrite starts over in a run folder of the tool's, and refuses any other.
-            const e = await runOne([
-              "--overwrite",
-              ...row.args,
-              ...column.args,
-              "--seed",
-              String(seed),
-              "--data-seed",
-              String(seed),
-              ...quietArgs(reg, dataset),
-            ], out);
-            onDone?.(++done, tasks.length);
-            return e;
+            const full = (await trainConfig(args, reg)).number("iterations");
+            const scaled = Math.max(1, Math.round(full * options.iterationsScale));
+            const run = await runCell(
+              reg,
+              options.trainScript ?? new URL("./main.ts", import.meta.url).pathname,
+              options.iterationsScale === 1 ? args : [...args, "--iterations", String(scaled)],
+              out,
+            );
+            options.onDone?.(++done, tasks.length);
+            return { ...run, fullIterations: full };
           },
         });
       }
-    });
+    }
   });
-  const errors = await pool(tasks.map((t) => t.run), jobs);
-  const byKey = new Map<string, number[]>();
-  tasks.forEach((t, i) => byKey.set(t.key, [...(byKey.get(t.key) ?? []), errors[i]]));
+  const runs = await pool(tasks.map((t) => t.run), options.jobs);
+  const byKey = new Map<string, CellRun[]>();
+  tasks.forEach((t, i) => byKey.set(t.key, [...(byKey.get(t.key) ?? []), runs[i]]));
   return byKey;
 }
 
-/** The markdown table of a finished runTable. */
-export function markdownTable(table: Table, errors: Map<string, number[]>): string {
-  const head = table.columns.flatMap((c) => [`${c.label}: ours`, "paper"]);
+/** The markdown table of a finished runTable: mean ± std per cell, "-" where nothing ran. */
+export function markdownTable(table: Table, errors: Map<string, number[]>, columns?: number[]) {
+  const cols = columns ?? table.columns.map((_, c) => c);
+  const head = cols.flatMap((c) => [`${table.columns[c].label}: ours`, "paper"]);
   const lines = [`| model | ${head.join(" | ")} |`, `|---|${head.map(() => "---|").join("")}`];
   table.rows.forEach((row, r) => {
-    const cells = table.columns.flatMap((_, c) => {
-      const [m, s] = meanStd(errors.get(`${r}|${c}`) ?? []);
+    const cells = cols.flatMap((c) => {
+      const xs = errors.get(`${r}|${c}`);
+      if (!xs?.length) return ["-", row.paper[c]];
+      const [m, s] = meanStd(xs);
       return [`${m.toFixed(2)} ± ${s.toFixed(2)}`, row.paper[c]];
     });
     lines.push(`| ${row.label} | ${cells.join(" | ")} |`);
@@ -135,35 +204,51 @@ export function markdownTable(table: Table, errors: Map<string, number[]>): stri
   return lines.join("\n");
 }
 
-/** One panel per row and column, from the seed-1 runs. */
+/**
+ * Seconds the full table would take on this machine: each cell's mean
+ * seconds per iteration times its full schedule, times the table's seeds.
+ */
+export function projectedSeconds(table: Table, runs: Map<string, CellRun[]>): number {
+  let total = 0;
+  for (const cell of runs.values()) {
+    const perIteration = cell.reduce((s, r) => s + r.seconds / r.iterations, 0) / cell.length;
+    total += perIteration * cell[0].fullIterations * table.seeds;
+  }
+  return total;
+}
+
+/** "3.2 h", "14 min" or "40 s". */
+function duration(seconds: number): string {
+  if (seconds >= 5400) return `${(seconds / 3600).toFixed(1)} h`;
+  if (seconds >= 120) return `${(seconds / 60).toFixed(0)} min`;
+  return `${seconds.toFixed(0)} s`;
+}
+
+/** One panel per row and column, from the seed-1 runs (data sets that draw figures). */
 async function figure(
   reg: Registry,
   table: Table,
-  dataset: string,
   errors: Map<string, number[]>,
   outDir: string,
 ): Promise<string | null> {
+  const dataset = table.columns[0].dataset;
   const entry = reg.datasets[dataset];
-  if (!entry.figure) return null;
-  const be = await createCpuBackend("f32");
+  if (!entry.figure || table.columns.some((c) => c.dataset !== dataset)) return null;
   const panels = [];
   for (let c = 0; c < table.columns.length; c++) {
     for (let r = 0; r < table.rows.length; r++) {
-      const dir = `${outDir}/${r}-${c}-1`;
-      const cfg = await savedConfig(reg, `${dir}/config.json`);
-      const exp = await setup(be, reg, cfg);
-      await loadCheckpoint(`${dir}/checkpoint.bin`, {
-        modules: exp.method.modules,
-        optimizers: {},
-        rngs: {},
-      }, be);
-      const err = errors.get(`${r}|${c}`)![0];
-      const label = table.rows[r].label.replace(/ \(.*\)|, our settings/, "").replace(
-        "lambda",
-        "L",
-      );
-      const column = table.columns[c].label.replace("noise ", "N=");
-      panels.push(entry.figure(be, exp, cfg, 240, `${label} ${column} ${err.toFixed(1)}%`));
+      const t = await openTrained(reg, `${outDir}/${r}-${c}-1`);
+      try {
+        const err = errors.get(`${r}|${c}`)![0];
+        const label = table.rows[r].label.replace(/ \(.*\)|, our settings/, "")
+          .replace("lambda", "L");
+        const column = table.columns[c].label.replace("noise ", "N=");
+        panels.push(
+          entry.figure(t.backend, t.exp, t.cfg, 240, `${label} ${column} ${err.toFixed(1)}%`),
+        );
+      } finally {
+        t.close();
+      }
     }
   }
   const fig = grid(panels, table.rows.length);
@@ -174,12 +259,23 @@ async function figure(
 
 const OPTIONS: Record<string, OptionSpec> = {
   seeds: { kind: "int", min: 1, max: 1000, help: "seeds per cell (default: the table's)" },
+  datasets: {
+    kind: "string",
+    metavar: "A,B",
+    help: "run only these columns' data sets (default: every column)",
+  },
+  iterationsScale: {
+    kind: "number",
+    min: 1e-6,
+    max: 1,
+    default: 1,
+    help: "factor on every run's iterations: a shortened schedule, which the table states",
+  },
   jobs: {
     kind: "int",
     min: 1,
     max: 1024,
-    default: navigator.hardwareConcurrency ?? 2,
-    help: "runs at a time",
+    help: "runs at a time (default: one per core for two circles, else 1)",
   },
   out: {
     kind: "string",
@@ -188,39 +284,78 @@ const OPTIONS: Record<string, OptionSpec> = {
   },
 };
 
-async function main(args: string[], reg: Registry = BUILTIN): Promise<void> {
-  const known = tables(reg);
-  const names = [...known.keys()].join(", ");
-  const parsed = parseFlags(args, OPTIONS, { min: 0, max: 1, what: `a table name (${names})` });
+/** Runs a table as the command line says; returns the markdown written to table.md. */
+export async function reproduce(
+  args: string[],
+  reg: Registry = BUILTIN,
+  trainScript?: string,
+): Promise<string | null> {
+  const split = args.indexOf("--");
+  const [own, extra] = split < 0 ? [args, []] : [args.slice(0, split), args.slice(split + 1)];
+  const names = Object.keys(reg.tables).join(", ");
+  const parsed = parseFlags(own, OPTIONS, { min: 0, max: 1, what: `a table name (${names})` });
   if (parsed.help) {
     console.log(helpText(
-      "deno task reproduce NAME [flags]",
-      `Runs one of the paper's tables over several seeds. Tables: ${names}.`,
+      "deno task reproduce NAME [flags] [-- train flags for every run]",
+      `Runs one of the paper's tables over several seeds and prints it beside the paper's numbers. Tables: ${names}.`,
       OPTIONS,
     ));
-    return;
+    return null;
   }
   const name = parsed.positionals[0];
-  const found = name === undefined ? undefined : known.get(name);
-  if (!found) {
-    throw new UserError(`Cannot reproduce '${name ?? ""}': the tables are: ${names}`);
+  const table = name === undefined ? undefined : reg.tables[name];
+  if (!table) throw new UserError(`Cannot reproduce '${name ?? ""}': the tables are: ${names}`);
+  const v = parsed.values;
+  const seeds = (v.seeds as number | undefined) ?? table.seeds;
+  const allCircles = table.columns.every((c) => c.dataset === "circles");
+  const jobs = (v.jobs as number | undefined) ??
+    (allCircles ? navigator.hardwareConcurrency ?? 2 : 1);
+  const out = (v.out as string | undefined) ?? `runs/reproduce-${name}`;
+  const scale = v.iterationsScale as number;
+  const known = table.columns.map((c) => c.dataset);
+  const wanted = (v.datasets as string | undefined)?.split(",").map((s) => s.trim());
+  const bad = wanted?.find((d) => !known.includes(d));
+  if (bad !== undefined) {
+    throw new UserError(
+      `Cannot use --datasets ${v.datasets}: '${bad}' is not a column of ${name} (${
+        known.join(", ")
+      })`,
+    );
   }
-  const { table, dataset } = found;
-  const seeds = (parsed.values.seeds as number | undefined) ?? table.seeds;
-  const jobs = parsed.values.jobs as number;
-  const out = (parsed.values.out as string | undefined) ?? `runs/reproduce-${name}`;
+  const columns = table.columns.map((_, c) => c).filter((c) =>
+    !wanted || wanted.includes(table.columns[c].dataset)
+  );
   const t0 = performance.now();
   const secs = () => ((performance.now() - t0) / 1000).toFixed(0);
-  const errors = await runTable(reg, table, dataset, seeds, jobs, out, (d, n) => {
-    if (d % 10 === 0 || d === n) console.log(`${d}/${n} runs (${secs()} s)`);
+  const runs = await runTable(reg, table, {
+    seeds,
+    jobs,
+    out,
+    columns,
+    iterationsScale: scale,
+    extra,
+    trainScript,
+    onDone: (d, n) => console.log(`${d}/${n} runs (${secs()} s)`),
   });
-  const markdown = markdownTable(table, errors);
+  const errors = new Map([...runs].map(([k, rs]) => [k, rs.map((r) => r.error)]));
+  const iterations = [...runs.values()].map((rs) => `${rs[0].iterations}/${rs[0].fullIterations}`);
+  const note = scale === 1
+    ? ""
+    : `\n\nShortened schedule: --iterations-scale ${scale} (iterations run/full per cell: ${
+      [...new Set(iterations)].join(", ")
+    }); not comparable with the paper's numbers.`;
+  const projected = projectedSeconds(table, runs);
+  const markdown = `${table.title}, mean ± std over ${seeds} seeds\n\n${
+    markdownTable(table, errors, columns)
+  }${note}\n\nProjected time of the full schedules (${table.seeds} seeds, the columns run) on this machine: ${
+    duration(projected)
+  }.`;
   await writeAtomic(`${out}/table.md`, new TextEncoder().encode(markdown + "\n"));
-  await writeJsonAtomic(`${out}/errors.json`, Object.fromEntries(errors));
-  const png = await figure(reg, table, dataset, errors, out);
-  console.log(`\n${table.title} (mean ± std over ${seeds} seeds; ${secs()} s)\n`);
-  console.log(markdown);
-  console.log(`${png ? `\nfigure: ${png}` : ""}\ntable: ${out}/table.md`);
+  await writeJsonAtomic(`${out}/runs.json`, Object.fromEntries(runs));
+  const png = await figure(reg, table, errors, out);
+  console.log(`\n${markdown}\n\n(${secs()} s)`);
+  console.log(`${png ? `figure: ${png}\n` : ""}table: ${out}/table.md`);
+  return markdown;
 }
 
-if (import.meta.main) await runMain((args) => main(args));
+if (import.meta.main) await runMain(async (args) => void await reproduce(args));

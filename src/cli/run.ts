@@ -45,6 +45,11 @@ export async function readJson(path: string): Promise<unknown> {
   }
 }
 
+/** What a run's config.json holds: the preset, every option that applies, and the folder. */
+export function configRecord(cfg: RunConfig, out: string): Record<string, unknown> {
+  return { preset: cfg.preset, ...cfg.values, out };
+}
+
 /** The configuration a run saved (its config.json), resolved again against the registry. */
 export async function savedConfig(reg: Registry, path: string): Promise<RunConfig> {
   return resolveRun(reg, { file: fileValues(reg, await readJson(path), path) });

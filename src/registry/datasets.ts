@@ -185,43 +185,6 @@ const circles: DatasetEntry = {
       title,
     );
   },
-  tables: {
-    circles: {
-      title: "Two circles, test error %",
-      columns: [
-        { label: "noise 0.01", args: ["--noise", "0.01"] },
-        { label: "noise 0.06", args: ["--noise", "0.06"] },
-      ],
-      rows: [
-        {
-          label: "supervised (8 labels)",
-          args: ["--preset", "circles-supervised"],
-          paper: ["-", "-"],
-        },
-        {
-          label: "VAT eps=0.1",
-          args: ["--preset", "circles-vat", "--eps", "0.1"],
-          paper: ["0.00 ± 0.00", "24.61 ± 4.58"],
-        },
-        {
-          label: "VAT eps=1.0",
-          args: ["--preset", "circles-vat", "--eps", "1.0"],
-          paper: ["4.59 ± 5.64", "5.10 ± 4.28"],
-        },
-        {
-          label: "ours lambda=1.0, literal",
-          args: ["--preset", "circles-advgen-literal"],
-          paper: ["0.00 ± 0.00", "4.75 ± 5.31"],
-        },
-        {
-          label: "ours, our settings",
-          args: ["--preset", "circles-advgen"],
-          paper: ["0.00 ± 0.00", "4.75 ± 5.31"],
-        },
-      ],
-      seeds: 10,
-    },
-  },
 };
 
 /** Options of every image data set. */

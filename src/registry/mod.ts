@@ -6,6 +6,7 @@
 import { DATASETS } from "./datasets.ts";
 import { METHODS } from "./methods.ts";
 import { GENERATORS, MODELS } from "./models.ts";
+import { TABLES } from "./tables.ts";
 import type { Registry } from "./registry.ts";
 
 export type { Registry } from "./registry.ts";
@@ -18,4 +19,5 @@ export const BUILTIN: Registry = {
   generators: GENERATORS,
   base: { seed: 1, dataSeed: 1, backend: "auto", threads: 0, tf32: true, out: null },
   defaultDataset: "circles",
+  tables: TABLES,
 };

@@ -30,11 +30,20 @@ export interface Preset {
 /** One table of `deno task reproduce NAME`: rows x columns x seeds of training runs. */
 export interface Table {
   title: string;
-  /** Flags every run of a column adds (e.g. a noise level). */
-  columns: { label: string; args: string[] }[];
-  /** Each row's flags (a preset and changes), and the paper's number per column. */
-  rows: { label: string; args: string[]; paper: string[] }[];
+  /** Each column's data set, and the flags every run of it adds (e.g. a noise level). */
+  columns: { label: string; dataset: string; args: string[] }[];
+  rows: TableRow[];
   seeds: number;
+}
+
+/** A row of a table: its flags, and the paper's number per column. */
+export interface TableRow {
+  label: string;
+  /** Flags of every cell of the row (a preset and changes). */
+  args: string[];
+  /** Flags per column, after `args`; null: the cell is not run (the paper has no number). */
+  cells?: (string[] | null)[];
+  paper: string[];
 }
 
 /** What a data set's loader is given. */
@@ -70,8 +79,6 @@ export interface DatasetEntry extends Alternative {
   load(ctx: LoadContext): Promise<LoadedData>;
   /** A picture of a trained experiment (two circles: the decision boundary). */
   figure?(backend: Backend, exp: Experiment, cfg: RunConfig, size: number, title: string): Canvas;
-  /** Tables of `deno task reproduce`, by name. */
-  tables?: Record<string, Table>;
 }
 
 /** A classifier network. */
@@ -119,6 +126,8 @@ export interface Registry {
   generators: Record<string, GeneratorEntry>;
   /** Values every preset shares (where to compute, seeds, the run folder). */
   base: Record<string, Value>;
+  /** The tables of `deno task reproduce`, by name. */
+  tables: Record<string, Table>;
   /** The data set of a run that names none. */
   defaultDataset: string;
 }
