@@ -2,11 +2,13 @@
  * `deno task bench-gpu`: milliseconds per training iteration on a backend
  * (CUDA by default), beside PyTorch doing the same work in the same run.
  *
- *   advgen  one iteration of the paper's method (src/methods/advgen.ts): one C
- *           step and one G step, C = VAT's Conv-Large, G = convGenerator for
- *           [3, 32, 32] images (width 32, code 64, z 16, bounded output).
- *   vat     one VAT iteration (src/methods/vat.ts) of the same classifier:
- *           one power iteration, xi 1e-6, eps 8.0.
+ *   advgen      one iteration of the paper's method (src/methods/advgen.ts):
+ *               one C step and one G step, C = VAT's Conv-Large (or
+ *               Conv-Small with --model conv-small), G = convGenerator for
+ *               [3, 32, 32] images (width 32, code 64, z 16, bounded output).
+ *   vat         one VAT iteration (src/methods/vat.ts) of the same classifier:
+ *               one power iteration, xi 1e-6, eps 8.0.
+ *   supervised  one step on the labelled batch alone.
  *
  * CIFAR-10-shaped random data, 32 labelled + 128 unlabelled per iteration
  * (--small: 4 + 8, for a CPU smoke run). Each iteration ends with the
@@ -14,6 +16,7 @@
  *
  * Flags:
  *   --backend cuda|cpu|auto  the backend (default cuda)
+ *   --model conv-large|conv-small  the classifier (default conv-large)
  *   --quick                  few repetitions (a smoke run)
  *   --small                  4 labelled + 8 unlabelled
  *   --reps N, --warmup N     repetitions timed / untimed
@@ -30,9 +33,10 @@ import { scope, Tensor } from "../src/autograd/tensor.ts";
 import * as ops from "../src/ops/mod.ts";
 import { Rng } from "../src/ops/random.ts";
 import { Adam } from "../src/nn/optim.ts";
-import { convLarge } from "../src/models/convnet.ts";
+import { convLarge, convSmall } from "../src/models/convnet.ts";
 import { convGenerator } from "../src/models/generator.ts";
 import { AdvGen } from "../src/methods/advgen.ts";
+import { Supervised } from "../src/methods/supervised.ts";
 import { Vat } from "../src/methods/vat.ts";
 import type { Batch, Method } from "../src/methods/method.ts";
 import { UserError } from "../src/util/errors.ts";
@@ -45,6 +49,12 @@ const OPTIONS: Record<string, OptionSpec> = {
     choices: ["cuda", "cpu", "auto"],
     default: "cuda",
     help: "the backend",
+  },
+  model: {
+    kind: "choice",
+    choices: ["conv-large", "conv-small"],
+    default: "conv-large",
+    help: "the classifier: VAT's Conv-Large or Conv-Small (CIFAR-10 widths)",
   },
   quick: { kind: "bool", default: false, help: "few repetitions (a smoke run)" },
   small: { kind: "bool", default: false, help: "4 labelled + 8 unlabelled" },
@@ -79,6 +89,7 @@ if (parsed.help) {
 }
 const flags = parsed.values as {
   backend: BackendKind;
+  model: "conv-large" | "conv-small";
   quick: boolean;
   small: boolean;
   reps?: number;
@@ -123,11 +134,16 @@ const batch: Batch = {
   xul: ops.randn(be, [nul, 3, 32, 32], data),
 };
 const cifar = { inChannels: 3, classes: 10 };
+const classifier = () =>
+  flags.model === "conv-small"
+    ? convSmall(be, rng.fork(), cifar)
+    : convLarge(be, rng.fork(), cifar);
+const modelName = flags.model === "conv-small" ? "Conv-Small" : "Conv-Large";
 
 // (a) The paper's method: one C step and one G step.
 let advgenMs: number;
 {
-  const c = convLarge(be, rng.fork(), cifar);
+  const c = classifier();
   const g = convGenerator(be, rng.fork(), [3, 32, 32], 32, 64, {
     zDim: 16,
     output: { mode: "bounded", bound: 0.3, center: false },
@@ -157,7 +173,7 @@ let advgenMs: number;
 // (b) VAT with the same classifier and batch.
 let vatMs: number;
 {
-  const c = convLarge(be, rng.fork(), cifar);
+  const c = classifier();
   const method = new Vat(c, new Adam(c.parameters(), { lr: 1e-3 }), rng.fork(), {
     eps: 8.0,
     xi: 1e-6,
@@ -168,12 +184,20 @@ let vatMs: number;
   vatMs = medianMs(method, batch);
   c.dispose();
 }
+// (c) Labels alone, the same classifier.
+let supervisedMs: number;
+{
+  const c = classifier();
+  supervisedMs = medianMs(new Supervised(c, new Adam(c.parameters(), { lr: 1e-3 })), batch);
+  c.dispose();
+}
 for (const t of Object.values(batch)) t.dispose();
 
 /** What bench/torch_gpu_reference.py prints on its last line. */
 interface TorchResult {
   advgen_ms: number;
   vat_ms: number;
+  supervised_ms: number;
   device: string;
   torch: string;
   [k: string]: unknown;
@@ -186,6 +210,8 @@ async function torchTimings(python: string): Promise<TorchResult | string> {
     script,
     "--device",
     onGpu ? "cuda" : "cpu",
+    "--model",
+    flags.model,
     "--labelled",
     String(nl),
     "--unlabelled",
@@ -222,10 +248,11 @@ const fmt = (v: number) => v.toFixed(2);
 const rows = [
   ["advgen iteration (C step + G step)", advgenMs, ref?.advgen_ms],
   ["VAT iteration", vatMs, ref?.vat_ms],
+  ["supervised iteration", supervisedMs, ref?.supervised_ms],
 ] as const;
 console.log(
   `advssl bench-gpu: ${be.name} backend${onGpu ? "" : `, ${be.threads()} threads`}; ` +
-    `Conv-Large, ${nl} labelled + ${nul} unlabelled, median of ${reps} after ${warmup} warm-up`,
+    `${modelName}, ${nl} labelled + ${nul} unlabelled, median of ${reps} after ${warmup} warm-up`,
 );
 console.log(
   ref ? `PyTorch ${ref.torch} on ${ref.device}` : `PyTorch: ${torch}`,
@@ -254,9 +281,16 @@ if (flags.json) {
     unlabelled: nul,
     warmup,
     reps,
-    ours: { advgen_ms: advgenMs, vat_ms: vatMs },
+    model: flags.model,
+    ours: { advgen_ms: advgenMs, vat_ms: vatMs, supervised_ms: supervisedMs },
     torch: torch,
-    ratio: ref ? { advgen: advgenMs / ref.advgen_ms, vat: vatMs / ref.vat_ms } : null,
+    ratio: ref
+      ? {
+        advgen: advgenMs / ref.advgen_ms,
+        vat: vatMs / ref.vat_ms,
+        supervised: supervisedMs / ref.supervised_ms,
+      }
+      : null,
   };
   await Deno.writeTextFile(flags.json, JSON.stringify(result, null, 2) + "\n");
 }

@@ -41,8 +41,9 @@ EPS, XI = 8.0, 1e-6
 G_WIDTH, G_CODE, G_Z, G_BOUND = 32, 64, 16, 0.3
 
 
-def conv_large(classes=10):
-    """VAT's Conv-Large as takerum/vat_tf cnn.py (no top BN, as its CIFAR-10 runs)."""
+def conv_large(classes=10, stages=(128, 256), head=(512, 256, 128)):
+    """VAT's Conv-Large as takerum/vat_tf cnn.py (no top BN, as its CIFAR-10 runs);
+    with stages (96, 192) and head (192, 192, 192), Conv-Small (CIFAR-10 widths)."""
     layers = []
 
     def conv_bn(cin, cout, k, pad):
@@ -53,15 +54,15 @@ def conv_large(classes=10):
         ])
 
     c = 3
-    for width in (128, 256):
+    for width in stages:
         for _ in range(3):
             conv_bn(c, width, 3, 1)
             c = width
         layers.extend([nn.MaxPool2d(2, 2), nn.Dropout(0.5)])
-    conv_bn(c, 512, 3, 0)
-    conv_bn(512, 256, 1, 0)
-    conv_bn(256, 128, 1, 0)
-    layers.extend([nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, classes)])
+    conv_bn(c, head[0], 3, 0)
+    conv_bn(head[0], head[1], 1, 0)
+    conv_bn(head[1], head[2], 1, 0)
+    layers.extend([nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(head[2], classes)])
     return nn.Sequential(*layers)
 
 
@@ -175,6 +176,14 @@ def vat_iteration(c, opt, xl, yl, xul):
     return {"nll": nll.detach(), "vat": vat.detach()}
 
 
+def supervised_iteration(c, opt, xl, yl):
+    opt.zero_grad(set_to_none=True)
+    nll = F.cross_entropy(c(xl), yl)
+    nll.backward()
+    opt.step()
+    return {"nll": nll.detach()}
+
+
 def median_ms(fn, device, warmup, reps):
     for _ in range(warmup):
         fn()
@@ -201,6 +210,7 @@ def median_ms(fn, device, warmup, reps):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--model", choices=["conv-large", "conv-small"], default="conv-large")
     ap.add_argument("--labelled", type=int, default=32)
     ap.add_argument("--unlabelled", type=int, default=128)
     ap.add_argument("--warmup", type=int, default=5)
@@ -227,20 +237,32 @@ def main():
     yl = (torch.arange(args.labelled, device=device) % 10).long()
     xul = torch.randn(args.unlabelled, 3, 32, 32, device=device)
 
-    c = conv_large().to(device).train()
+    def classifier():
+        if args.model == "conv-small":
+            return conv_large(stages=(96, 192), head=(192, 192, 192)).to(device).train()
+        return conv_large().to(device).train()
+
+    c = classifier()
     g = Generator().to(device).train()
     opt_c = torch.optim.Adam(c.parameters(), lr=1e-3)
     opt_g = torch.optim.Adam(g.parameters(), lr=1e-3)
     advgen_ms = median_ms(lambda: advgen_iteration(c, g, opt_c, opt_g, xl, yl, xul),
                           device, args.warmup, args.reps)
 
-    c = conv_large().to(device).train()
+    c = classifier()
     opt = torch.optim.Adam(c.parameters(), lr=1e-3)
     vat_ms = median_ms(lambda: vat_iteration(c, opt, xl, yl, xul), device, args.warmup, args.reps)
+
+    c = classifier()
+    opt = torch.optim.Adam(c.parameters(), lr=1e-3)
+    supervised_ms = median_ms(lambda: supervised_iteration(c, opt, xl, yl), device, args.warmup,
+                              args.reps)
 
     out = {
         "advgen_ms": advgen_ms,
         "vat_ms": vat_ms,
+        "supervised_ms": supervised_ms,
+        "model": args.model,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "torch": torch.__version__,
         "labelled": args.labelled,

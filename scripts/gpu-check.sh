@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check: on a machine with an NVIDIA GPU, build the CUDA library, run
-# the GPU parity tests, the GPU benchmarks against PyTorch and short MNIST
-# training runs on the GPU, and print a table last. Each stage's outcome goes
+# the GPU parity tests, the GPU benchmarks against PyTorch, short MNIST
+# training runs on the GPU and timed SVHN and CIFAR-10 preset runs on
+# synthetic data of the real shapes, and print a table last. Each stage's outcome goes
 # into the table; a failed stage does not stop the later ones.
 #
 # What it needs beside the checkout (see ../shared/gpu-machine.md):
@@ -106,6 +107,34 @@ for method in vat advgen; do
     row "MNIST $method, 2000 iterations, cuda" "FAILED" "$(tail -1 "$OUT/mnist-$method.log" | cut -c1-80)"
   fi
 done
+
+# 5. SVHN and CIFAR-10 presets on synthetic data of the real shapes (no real data travels): a few
+# hundred iterations each on the GPU, the time per iteration, and the projected time of each
+# table row at the preset's full schedule and the table's 3 seeds.
+t=$(date +%s)
+SYN="$OUT/synthetic"
+if deno run --allow-all test/data_helpers.ts "$SYN" >"$OUT/synthetic.log" 2>&1; then
+  for preset in svhn-supervised svhn-vat-entmin svhn-advgen cifar10-supervised cifar10-vat-entmin \
+    cifar10-advgen; do
+    dir="$OUT/$preset"
+    rm -rf "$dir"
+    if deno run --allow-all test/fixtures/synthetic_train.ts --preset "$preset" --data-dir "$SYN" \
+      --no-download --iterations 300 --eval-interval 300 --checkpoint-interval 300 --backend cuda \
+      --out "$dir" >"$OUT/$preset.log" 2>&1; then
+      read -r per full < <(python3 -c "import json
+s = json.load(open('$dir/summary.json')); c = json.load(open('$dir/config.json'))
+print(s['seconds'] / s['iterations'], c['iterations'])")
+      proj=$(python3 -c "print(f'{$per * $full * 3 / 3600:.1f}')")
+      row "$preset, 300 iterations, cuda" "$(python3 -c "print(f'{$per * 1000:.0f}')") ms/iteration" \
+        "full schedule $full iterations x 3 seeds: $proj h"
+    else
+      row "$preset, 300 iterations, cuda" "FAILED" "$(tail -1 "$OUT/$preset.log" | cut -c1-80)"
+    fi
+  done
+else
+  row "synthetic SVHN and CIFAR-10" "FAILED" "$(tail -1 "$OUT/synthetic.log" | cut -c1-80)"
+fi
+echo "images: $(secs "$t") s"
 
 {
   echo "GPU check on ${GPU:-no GPU}"

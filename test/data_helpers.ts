@@ -194,16 +194,29 @@ export function svhnVars(n: number, yStorage: "uint8" | "double" = "double"): Ma
 }
 
 /**
- * Small SVHN (.mat, 60 training and 20 test images) and CIFAR-10 (.bin, 5 x 12
- * training and 20 test records) files under `dir`/svhn and `dir`/cifar10.
+ * SVHN (.mat) and CIFAR-10 (.bin) files under `dir`/svhn and `dir`/cifar10:
+ * by default small (SVHN 60 training and 20 test images, CIFAR-10 5 x 12 and
+ * 20 records); `full` gives the real sets' sizes (73,257 / 26,032 and
+ * 5 x 10,000 / 10,000), for timing runs of the real shapes.
  */
-export async function writeSyntheticImageSets(dir: string): Promise<void> {
+export async function writeSyntheticImageSets(dir: string, full = false): Promise<void> {
+  const [svhnTrain, svhnTest, cifarBatchSize, cifarTest] = full
+    ? [73257, 26032, 10000, 10000]
+    : [60, 20, 12, 20];
   Deno.mkdirSync(`${dir}/svhn`, { recursive: true });
-  Deno.writeFileSync(`${dir}/svhn/train_32x32.mat`, await encodeMat(svhnVars(60), false));
-  Deno.writeFileSync(`${dir}/svhn/test_32x32.mat`, await encodeMat(svhnVars(20), false));
+  Deno.writeFileSync(`${dir}/svhn/train_32x32.mat`, await encodeMat(svhnVars(svhnTrain), false));
+  Deno.writeFileSync(`${dir}/svhn/test_32x32.mat`, await encodeMat(svhnVars(svhnTest), false));
   Deno.mkdirSync(`${dir}/cifar10`, { recursive: true });
   for (let i = 1; i <= 5; i++) {
-    Deno.writeFileSync(`${dir}/cifar10/data_batch_${i}.bin`, cifarBatch(12, 12 * (i - 1)));
+    Deno.writeFileSync(
+      `${dir}/cifar10/data_batch_${i}.bin`,
+      cifarBatch(cifarBatchSize, cifarBatchSize * (i - 1)),
+    );
   }
-  Deno.writeFileSync(`${dir}/cifar10/test_batch.bin`, cifarBatch(20));
+  Deno.writeFileSync(`${dir}/cifar10/test_batch.bin`, cifarBatch(cifarTest));
+}
+
+if (import.meta.main) {
+  // deno run -A test/data_helpers.ts DIR: the full-size synthetic sets (scripts/gpu-check.sh).
+  await writeSyntheticImageSets(Deno.args[0] ?? "synthetic", true);
 }

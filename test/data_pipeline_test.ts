@@ -222,6 +222,38 @@ Deno.test("stream: every sample once per epoch, reproducible, the same in a work
   }
 });
 
+Deno.test("stream: skip(n) then next() gives batch n of a fresh stream, augmented, in a worker and in-thread", async () => {
+  const train = memorySet(70);
+  const split = splitTrain(train.labels, { labels: 20, dataSeed: 1 });
+  const opts = {
+    labelledBatch: 6,
+    unlabelledBatch: 13,
+    seed: 7,
+    augment: { translate: 1, flip: true },
+  };
+  const fresh = openStream(train, split, opts);
+  const all = await take(fresh, 30);
+  fresh.close();
+  // Fewer than the batches prefetched, more than them, and after batches were taken.
+  for (const [worker, prefetch] of [[true, 4], [true, 1], [false, 1]] as const) {
+    for (const [before, n] of [[0, 2], [0, 17], [3, 9]]) {
+      const s = openStream(train, split, { ...opts, worker, prefetch });
+      try {
+        await take(s, before);
+        await s.skip(n);
+        const [a, b] = await take(s, 2);
+        const want = all.slice(before + n, before + n + 2);
+        const where = `worker ${worker}, prefetch ${prefetch}, ${before} then skip ${n}`;
+        assert.deepEqual(a.unlabelled!.images, want[0].unlabelled!.images, where);
+        assert.deepEqual(a.labelled.images, want[0].labelled.images, where);
+        assert.deepEqual(b.unlabelled!.index, want[1].unlabelled!.index, where);
+      } finally {
+        s.close();
+      }
+    }
+  }
+});
+
 Deno.test("stream: seeded augmentation shifts within +-2 pixels and flips", async () => {
   const n = 40, [c, h, w] = [1, 8, 8], d = c * h * w;
   const train: ImageSet = {

@@ -347,7 +347,7 @@ export async function reproduce(
   const projected = projectedSeconds(table, runs);
   const markdown = `${table.title}, mean ± std over ${seeds} seeds\n\n${
     markdownTable(table, errors, columns)
-  }${note}\n\nProjected time of the full schedules (${table.seeds} seeds, the columns run) on this machine: ${
+  }${note}\n\nProjected time of the full schedules (${table.seeds} seeds, the columns run), one run at a time on this machine: ${
     duration(projected)
   }.`;
   await writeAtomic(`${out}/table.md`, new TextEncoder().encode(markdown + "\n"));

@@ -67,9 +67,9 @@ export class ImageSource implements DataSource {
     this.#host = await this.stream.next();
   }
 
-  /** Discards `n` batches: a resumed run continues the stream where it stopped. */
-  async skip(n: number): Promise<void> {
-    for (let i = 0; i < n; i++) await this.stream.next();
+  /** Moves the stream past `n` batches: a resumed run continues it where it stopped. */
+  skip(n: number): Promise<void> {
+    return this.stream.skip(n);
   }
 
   next(): Batch {

@@ -224,9 +224,8 @@ export class BatchProducer {
     this.#augment = new DataRng(seed, Streams.augment);
   }
 
-  #part(cursor: Cursor, n: number): BatchPart {
-    const [c, h, w] = this.config.shape;
-    const d = c * h * w;
+  /** The augmentation of n images: shifts and flips, drawn in the stream's order. */
+  #draws(n: number): { sx: Int32Array | null; sy: Int32Array | null; fl: Int32Array | null } {
     const { translate: t, flip } = this.config;
     const sx = t > 0 ? new Int32Array(n) : null;
     const sy = t > 0 ? new Int32Array(n) : null;
@@ -238,6 +237,13 @@ export class BatchProducer {
       }
       if (fl) fl[i] = this.#augment.below(2);
     }
+    return { sx, sy, fl };
+  }
+
+  #part(cursor: Cursor, n: number): BatchPart {
+    const [c, h, w] = this.config.shape;
+    const d = c * h * w;
+    const { sx, sy, fl } = this.#draws(n);
     const images = new Float32Array(n * d);
     const index = new Int32Array(n);
     let at = 0;
@@ -256,6 +262,23 @@ export class BatchProducer {
       at += k;
     }
     return { images, index, epoch: cursor.epoch, shape: [n, c, h, w] };
+  }
+
+  /**
+   * Moves past `n` batches as next() would, drawing the same random numbers
+   * and taking the same samples, without gathering a single image: a resumed
+   * run's stream continues at its checkpoint's step at once.
+   */
+  skip(n: number): void {
+    for (let i = 0; i < n; i++) {
+      this.#draws(this.config.labelledBatch);
+      this.#labelled.take(this.config.labelledBatch);
+      if (this.#unlabelled) {
+        this.#draws(this.config.unlabelledBatch);
+        this.#unlabelled.take(this.config.unlabelledBatch);
+      }
+      this.#step++;
+    }
   }
 
   /** The next batch. */

@@ -48,6 +48,8 @@ export interface StreamStats {
 /** A stream of training batches; call close() when done. */
 export interface BatchStream {
   next(): Promise<HostBatch>;
+  /** Moves past `n` batches without making them (a resumed run's position). */
+  skip(n: number): Promise<void>;
   readonly stats: StreamStats;
   close(): void;
 }
@@ -146,6 +148,18 @@ class WorkerStream implements BatchStream {
     }
   }
 
+  async skip(n: number): Promise<void> {
+    // The batches already asked for come first (the worker answers in order); the rest the
+    // worker skips, and the queue is refilled after the skip.
+    const queued = Math.min(n, this.#queue.length);
+    const dropped = this.#queue.splice(0, queued);
+    const rest = n - queued;
+    if (rest > 0) this.#worker.postMessage({ type: "skip", count: rest });
+    for (let i = 0; i < queued; i++) this.#request();
+    for (const slot of dropped) await slot.promise;
+    if (this.#error) throw this.#error;
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -162,6 +176,9 @@ class LocalStream implements BatchStream {
   async next(): Promise<HostBatch> {
     this.stats.batches++;
     return (await this.#producer).next();
+  }
+  async skip(n: number): Promise<void> {
+    (await this.#producer).skip(n);
   }
   close(): void {
     this.#producer.then((p) => p.close(), () => {});

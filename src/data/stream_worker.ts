@@ -1,6 +1,7 @@
 /**
  * The data worker: owns a BatchProducer and answers each "next" message with
- * a batch whose buffers are transferred (not copied) to the main thread.
+ * a batch whose buffers are transferred (not copied) to the main thread; a
+ * "skip" message moves the producer past batches without making them.
  * @module
  */
 import { UserError } from "../util/errors.ts";
@@ -18,14 +19,25 @@ let failed: { message: string; user: boolean } | undefined;
 let ready: Promise<void> = Promise.resolve();
 
 port.onmessage = (e: MessageEvent) => {
-  const msg = e.data as { type: "init"; config: ProducerConfig } | { type: "next" } | {
-    type: "close";
-  };
+  const msg = e.data as
+    | { type: "init"; config: ProducerConfig }
+    | { type: "next" }
+    | { type: "skip"; count: number }
+    | { type: "close" };
   if (msg.type === "init") {
     ready = dataKernels().then((k) => {
       producer = new BatchProducer(msg.config, k);
     }).catch((err) => {
       failed = { message: (err as Error).message, user: err instanceof UserError };
+    });
+  } else if (msg.type === "skip") {
+    ready = ready.then(() => {
+      if (failed) return;
+      try {
+        producer!.skip(msg.count);
+      } catch (err) {
+        failed = { message: (err as Error).message, user: err instanceof UserError };
+      }
     });
   } else if (msg.type === "next") {
     ready = ready.then(() => {
