@@ -64,6 +64,10 @@ for (const set of ["svhn", "cifar10"]) {
       const cfg = JSON.parse(Deno.readTextFileSync(`${out}/config.json`));
       assert.equal(cfg.labels, row.endsWith("-all") ? "all" : 20);
     }
+    if (set === "cifar10") {
+      // vat_tf's ZCA regularisation, the transform cached beside the data for the next runs.
+      assert(Deno.statSync(`${dir}/data/cifar10/zca-reg0.000001.f32`).isFile);
+    }
   });
 
   Deno.test(`images: ${set}: an interrupted run with augmentation, dropout and G resumes bit for bit`, async () => {
@@ -141,8 +145,18 @@ Deno.test("images: reproduce ssl runs end to end on a shortened schedule, then r
   assert.equal(resumed.code, 0, resumed.err);
   assert.equal(tableOf(), table);
   assert(Deno.statSync(`${cell}/summary.json`).isFile);
-  // Another schedule in the same folders starts those runs over (their config differs).
-  const longer = await train(...args.map((a) => a === "0.00005" ? "0.0001" : a));
+  // Another schedule in the same folders: the finished runs are not lost without --overwrite.
+  const longerArgs = args.map((a) => a === "0.00005" ? "0.0001" : a);
+  const refused = await train(...longerArgs);
+  assert.equal(refused.code, 2);
+  assert.match(refused.err, /holds a finished run of another configuration/);
+  assert.equal(stamp(`${cell}/checkpoint.bin`), before, "a refused table touched a run");
+  const split = longerArgs.indexOf("--");
+  const longer = await train(
+    ...longerArgs.slice(0, split),
+    "--overwrite",
+    ...longerArgs.slice(split),
+  );
   assert.equal(longer.code, 0, longer.err);
   assert.match(longer.out, /5\/48000, 20\/200000/);
 });

@@ -12,10 +12,12 @@ import { writePng } from "../report/png.ts";
 import { UserError } from "../util/errors.ts";
 import type { OptionSpec } from "../util/options.ts";
 import { helpText, parseFlags, runMain } from "./args.ts";
-import { openTrained } from "./trained.ts";
+import { BACKEND_OVERRIDE, openTrained } from "./trained.ts";
+import type { BackendKind } from "../backend/mod.ts";
 
 const OPTIONS: Record<string, OptionSpec> = {
   checkpoint: { kind: "string", metavar: "RUN", help: "the run folder to evaluate" },
+  backend: BACKEND_OVERRIDE,
 };
 
 /** Evaluates a run; returns its test error in percent (null for --help). */
@@ -31,7 +33,7 @@ export async function evalRun(args: string[], reg: Registry = BUILTIN): Promise<
   }
   const path = values.checkpoint as string | undefined;
   if (!path) throw new UserError("Cannot evaluate: give the run folder with --checkpoint RUN");
-  const t = await openTrained(reg, path);
+  const t = await openTrained(reg, path, values.backend as BackendKind | undefined);
   try {
     const { exp } = t;
     const p = withEvaluated(exp.method, exp.data, (model) => exp.data.testPredictions(model));

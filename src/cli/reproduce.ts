@@ -32,11 +32,24 @@ function meanStd(xs: number[]): [number, number] {
 /** What a finished run reports. */
 export interface CellRun {
   error: number;
-  seconds: number;
+  /** Seconds per training iteration (the last metrics line's rate: evaluations left out). */
+  secondsPerIteration: number;
   iterations: number;
   /** The iterations of the cell's full (unscaled) schedule. */
   fullIterations: number;
 }
+
+/** Options that change how a run executes, not what it computes: a run may differ in them. */
+const EXECUTION_ONLY = [
+  "out",
+  "threads",
+  "backend",
+  "tf32",
+  "dataDir",
+  "download",
+  "downloadTimeout",
+  "logInterval",
+];
 
 /** How a table is run. */
 export interface TableOptions {
@@ -50,6 +63,8 @@ export interface TableOptions {
   iterationsScale: number;
   /** Flags every run adds, after the table's own. */
   extra: string[];
+  /** Start over a finished run of another configuration (otherwise an error). */
+  overwrite?: boolean;
   /** The script that trains (default src/cli/main.ts; tests give one with their registry). */
   trainScript?: string;
   onDone?: (done: number, total: number) => void;
@@ -81,6 +96,15 @@ async function trainProcess(script: string, args: string[]): Promise<void> {
   }
 }
 
+/** The same run: equal options, whatever their order, apart from the execution-only ones. */
+function sameRun(a: unknown, b: unknown): boolean {
+  const strip = (r: unknown) =>
+    Object.fromEntries(
+      Object.entries(r as Record<string, unknown>).filter(([k]) => !EXECUTION_ONLY.includes(k)),
+    );
+  return sameRecord(strip(a), strip(b));
+}
+
 /** The same JSON, whatever the order of the keys. */
 function sameRecord(a: unknown, b: unknown): boolean {
   const canon = (v: unknown): unknown =>
@@ -95,20 +119,28 @@ function sameRecord(a: unknown, b: unknown): boolean {
 
 /**
  * One cell's run in `out`: read back when it finished with this
- * configuration, resumed when it stopped, started over when the folder holds
- * another configuration, else run.
+ * configuration, resumed when it stopped; a folder of another configuration
+ * is started over when it holds no finished run (or with `overwrite`), and
+ * refused otherwise, so a finished table is never lost to a changed flag.
  */
 async function runCell(
   reg: Registry,
   script: string,
   args: string[],
   out: string,
+  overwrite: boolean,
 ): Promise<Omit<CellRun, "fullIterations">> {
   const withOut = [...args, "--out", out];
   const expected = configRecord(await trainConfig(withOut, reg), out);
   const saved = exists(`${out}/config.json`) ? await readJson(`${out}/config.json`) : null;
-  const same = saved !== null && sameRecord(saved, expected);
-  if (!(same && exists(`${out}/summary.json`))) {
+  const same = saved !== null && sameRun(saved, expected);
+  const finished = exists(`${out}/summary.json`);
+  if (saved !== null && !same && finished && !overwrite) {
+    throw new UserError(
+      `Cannot run ${out}: it holds a finished run of another configuration (give reproduce another --out, or --overwrite)`,
+    );
+  }
+  if (!(same && finished)) {
     if (same) await trainProcess(script, ["--resume", out]);
     else await trainProcess(script, [...withOut, ...(saved !== null ? ["--overwrite"] : [])]);
   }
@@ -117,7 +149,14 @@ async function runCell(
     seconds: number;
     iterations: number;
   };
-  return { error: summary.test_error, seconds: summary.seconds, iterations: summary.iterations };
+  const rates = Deno.readTextFileSync(`${out}/metrics.jsonl`).split("\n").filter((l) => l.trim())
+    .map((l) => JSON.parse(l).rate).filter((r) => typeof r === "number");
+  const rate = rates.at(-1);
+  return {
+    error: summary.test_error,
+    secondsPerIteration: rate ? 1 / rate : summary.seconds / summary.iterations,
+    iterations: summary.iterations,
+  };
 }
 
 /** Runs jobs with at most `parallel` at a time. */
@@ -142,13 +181,22 @@ function cellArgs(table: Table, r: number, c: number): string[] | null {
   return [...row.args, ...cell, ...table.columns[c].args];
 }
 
-/** Runs the table's cells; returns the runs keyed "row|column", in seed order. */
+/** A cell run that failed: its folder and the one-line reason. */
+export interface CellFailure {
+  out: string;
+  message: string;
+}
+
+/**
+ * Runs the table's cells; returns the runs keyed "row|column", in seed
+ * order, and the runs that failed (the others go on without them).
+ */
 export async function runTable(
   reg: Registry,
   table: Table,
   options: TableOptions,
-): Promise<Map<string, CellRun[]>> {
-  const tasks: { key: string; run: () => Promise<CellRun> }[] = [];
+): Promise<{ runs: Map<string, CellRun[]>; failures: CellFailure[] }> {
+  const tasks: { key: string; run: () => Promise<CellRun | CellFailure> }[] = [];
   let done = 0;
   table.rows.forEach((_, r) => {
     for (const c of options.columns) {
@@ -166,25 +214,37 @@ export async function runTable(
         tasks.push({
           key: `${r}|${c}`,
           run: async () => {
-            const full = (await trainConfig(args, reg)).number("iterations");
-            const scaled = Math.max(1, Math.round(full * options.iterationsScale));
-            const run = await runCell(
-              reg,
-              options.trainScript ?? new URL("./main.ts", import.meta.url).pathname,
-              options.iterationsScale === 1 ? args : [...args, "--iterations", String(scaled)],
-              out,
-            );
-            options.onDone?.(++done, tasks.length);
-            return { ...run, fullIterations: full };
+            try {
+              const full = (await trainConfig(args, reg)).number("iterations");
+              const scaled = Math.max(1, Math.round(full * options.iterationsScale));
+              const run = await runCell(
+                reg,
+                options.trainScript ?? new URL("./main.ts", import.meta.url).pathname,
+                options.iterationsScale === 1 ? args : [...args, "--iterations", String(scaled)],
+                out,
+                options.overwrite ?? false,
+              );
+              return { ...run, fullIterations: full };
+            } catch (e) {
+              if (!(e instanceof UserError)) throw e;
+              return { out, message: e.message };
+            } finally {
+              options.onDone?.(++done, tasks.length);
+            }
           },
         });
       }
     }
   });
-  const runs = await pool(tasks.map((t) => t.run), options.jobs);
-  const byKey = new Map<string, CellRun[]>();
-  tasks.forEach((t, i) => byKey.set(t.key, [...(byKey.get(t.key) ?? []), runs[i]]));
-  return byKey;
+  const results = await pool(tasks.map((t) => t.run), options.jobs);
+  const runs = new Map<string, CellRun[]>();
+  const failures: CellFailure[] = [];
+  tasks.forEach((t, i) => {
+    const r = results[i];
+    if ("message" in r) failures.push(r);
+    else runs.set(t.key, [...(runs.get(t.key) ?? []), r]);
+  });
+  return { runs, failures };
 }
 
 /** The markdown table of a finished runTable: mean ± std per cell, "-" where nothing ran. */
@@ -211,7 +271,7 @@ export function markdownTable(table: Table, errors: Map<string, number[]>, colum
 export function projectedSeconds(table: Table, runs: Map<string, CellRun[]>): number {
   let total = 0;
   for (const cell of runs.values()) {
-    const perIteration = cell.reduce((s, r) => s + r.seconds / r.iterations, 0) / cell.length;
+    const perIteration = cell.reduce((s, r) => s + r.secondsPerIteration, 0) / cell.length;
     total += perIteration * cell[0].fullIterations * table.seeds;
   }
   return total;
@@ -280,7 +340,12 @@ const OPTIONS: Record<string, OptionSpec> = {
   out: {
     kind: "string",
     metavar: "DIR",
-    help: "folder of the runs and the table (default runs/reproduce-<name>)",
+    help: "folder of the runs and the table (default runs/reproduce-<name>[-scale<F>])",
+  },
+  overwrite: {
+    kind: "bool",
+    default: false,
+    help: "start over the finished runs of another configuration in --out (else an error)",
   },
 };
 
@@ -310,8 +375,10 @@ export async function reproduce(
   const allCircles = table.columns.every((c) => c.dataset === "circles");
   const jobs = (v.jobs as number | undefined) ??
     (allCircles ? navigator.hardwareConcurrency ?? 2 : 1);
-  const out = (v.out as string | undefined) ?? `runs/reproduce-${name}`;
   const scale = v.iterationsScale as number;
+  // A shortened table keeps its runs apart from the full one's.
+  const out = (v.out as string | undefined) ??
+    `runs/reproduce-${name}${scale === 1 ? "" : `-scale${scale}`}`;
   const known = table.columns.map((c) => c.dataset);
   const wanted = (v.datasets as string | undefined)?.split(",").map((s) => s.trim());
   const bad = wanted?.find((d) => !known.includes(d));
@@ -327,13 +394,14 @@ export async function reproduce(
   );
   const t0 = performance.now();
   const secs = () => ((performance.now() - t0) / 1000).toFixed(0);
-  const runs = await runTable(reg, table, {
+  const { runs, failures } = await runTable(reg, table, {
     seeds,
     jobs,
     out,
     columns,
     iterationsScale: scale,
     extra,
+    overwrite: v.overwrite as boolean,
     trainScript,
     onDone: (d, n) => console.log(`${d}/${n} runs (${secs()} s)`),
   });
@@ -347,14 +415,20 @@ export async function reproduce(
   const projected = projectedSeconds(table, runs);
   const markdown = `${table.title}, mean ± std over ${seeds} seeds\n\n${
     markdownTable(table, errors, columns)
-  }${note}\n\nProjected time of the full schedules (${table.seeds} seeds, the columns run), one run at a time on this machine: ${
-    duration(projected)
-  }.`;
+  }${note}\n\nProjected time of the full schedules (${table.seeds} seeds, the columns run), one run at a time on this machine${
+    jobs > 1 ? ` (measured ${jobs} runs at a time)` : ""
+  }: ${duration(projected)}.`;
   await writeAtomic(`${out}/table.md`, new TextEncoder().encode(markdown + "\n"));
   await writeJsonAtomic(`${out}/runs.json`, Object.fromEntries(runs));
-  const png = await figure(reg, table, errors, out);
+  const png = failures.length ? null : await figure(reg, table, errors, out);
   console.log(`\n${markdown}\n\n(${secs()} s)`);
   console.log(`${png ? `figure: ${png}\n` : ""}table: ${out}/table.md`);
+  if (failures.length) {
+    for (const f of failures) console.error(`failed: ${f.message}`);
+    throw new UserError(
+      `Cannot finish the table: ${failures.length} of its runs failed (listed above; the table leaves them out)`,
+    );
+  }
   return markdown;
 }
 

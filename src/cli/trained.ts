@@ -6,12 +6,13 @@
  * @module
  */
 import type { Backend } from "../backend/backend.ts";
-import { openBackend } from "../backend/mod.ts";
+import { type BackendKind, openBackend } from "../backend/mod.ts";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
 import type { RunConfig } from "../registry/config.ts";
 import type { Experiment, Registry } from "../registry/registry.ts";
 import { setup } from "../registry/setup.ts";
 import { UserError } from "../util/errors.ts";
+import type { OptionSpec } from "../util/options.ts";
 import { RunDir, savedConfig } from "./run.ts";
 
 /** An open trained run; close() releases it. */
@@ -25,29 +26,43 @@ export interface TrainedRun {
   close(): void;
 }
 
-/** Opens the run in `path` with the weights of its last checkpoint. */
-export async function openTrained(reg: Registry, path: string): Promise<TrainedRun> {
+/** The flag of eval and visualize that computes elsewhere than the run trained. */
+export const BACKEND_OVERRIDE: OptionSpec = {
+  kind: "choice",
+  choices: ["cpu", "cuda", "auto"],
+  help: "where to compute (default: the run's --backend)",
+};
+
+/**
+ * Opens the run in `path` with the weights of its last checkpoint, on its
+ * backend or on `backend` (a run trained on a GPU evaluated on a CPU).
+ */
+export async function openTrained(
+  reg: Registry,
+  path: string,
+  backend?: BackendKind,
+): Promise<TrainedRun> {
   const run = await RunDir.open(path);
   try {
     if (!run.hasCheckpoint) {
       throw new UserError(`Cannot use ${path}: it has no checkpoint yet (train it further)`);
     }
     const cfg = await savedConfig(reg, run.config);
-    const backend = await openBackend(cfg.string("backend") as "cpu" | "cuda" | "auto", {
+    const be = await openBackend(backend ?? cfg.string("backend") as BackendKind, {
       threads: cfg.has("threads") ? cfg.number("threads") : 0,
       tf32: cfg.has("tf32") ? cfg.bool("tf32") : true,
     });
-    const exp = await setup(backend, reg, cfg);
+    const exp = await setup(be, reg, cfg);
     try {
       const state = (await loadCheckpoint(run.checkpoint, {
         modules: exp.method.modules,
         optimizers: {},
         rngs: {},
-      }, backend)) as { iteration: number };
+      }, be)) as { iteration: number };
       return {
         run,
         cfg,
-        backend,
+        backend: be,
         exp,
         iteration: state.iteration,
         close() {

@@ -8,6 +8,7 @@
  */
 import { scope, Tensor } from "../autograd/tensor.ts";
 import { ImageSource } from "../data/images.ts";
+import { withEvaluated } from "../methods/loop.ts";
 import { vatPerturbation } from "../methods/vat.ts";
 import * as ops from "../ops/mod.ts";
 import { Rng } from "../ops/random.ts";
@@ -17,7 +18,8 @@ import { writePng } from "../report/png.ts";
 import { UserError } from "../util/errors.ts";
 import type { OptionSpec } from "../util/options.ts";
 import { helpText, parseFlags, runMain } from "./args.ts";
-import { openTrained } from "./trained.ts";
+import { BACKEND_OVERRIDE, openTrained } from "./trained.ts";
+import type { BackendKind } from "../backend/mod.ts";
 
 const OPTIONS: Record<string, OptionSpec> = {
   checkpoint: { kind: "string", metavar: "RUN", help: "the run folder" },
@@ -36,6 +38,7 @@ const OPTIONS: Record<string, OptionSpec> = {
     help: "radius of VAT's r_vadv (default: the run's --eps, else its --g-radius)",
   },
   scale: { kind: "int", min: 1, max: 16, default: 3, help: "screen pixels per image pixel" },
+  backend: BACKEND_OVERRIDE,
 };
 
 /** Draws the figure; returns its path (null for --help). */
@@ -51,7 +54,7 @@ export async function visualize(args: string[], reg: Registry = BUILTIN): Promis
   }
   const path = values.checkpoint as string | undefined;
   if (!path) throw new UserError("Cannot visualize: give the run folder with --checkpoint RUN");
-  const t = await openTrained(reg, path);
+  const t = await openTrained(reg, path, values.backend as BackendKind | undefined);
   try {
     const { exp, cfg } = t;
     if (!(exp.data instanceof ImageSource)) {
@@ -74,6 +77,8 @@ export async function visualize(args: string[], reg: Registry = BUILTIN): Promis
     const n = Math.min(values.samples as number, dataset.test.shape[0]);
     const draws = exp.method.adversarial ? (values.z as number) : 0;
     const columns = 2 + draws;
+    // The batch-norm statistics the run's evaluations use (re-estimated where it does that).
+    withEvaluated(exp.method, exp.data, () => {});
     const model = exp.method.evaluated();
     const was = model.training;
     model.eval();

@@ -454,18 +454,6 @@ function vatImagePresets(s: VatImageSettings): Record<string, Preset> {
         `${s.title}, the paper's method on VAT's schedule; G's step normalized to radius ${s.eps} (VAT's eps), centred, each sample's KL alike (our choices; ${where})`,
       values: advgen,
     },
-    [`${s.name}-supervised-all`]: {
-      description: `${s.title}, every label, supervised (the supervised table; ${where})`,
-      values: { ...run, method: "supervised", labels: "all" },
-    },
-    [`${s.name}-vat-all`]: {
-      description: `${s.title}, every label, VAT (the supervised table; ${where})`,
-      values: { ...vat, labels: "all" },
-    },
-    [`${s.name}-advgen-all`]: {
-      description: `${s.title}, every label, the paper's method (the supervised table; ${where})`,
-      values: { ...advgen, labels: "all" },
-    },
   };
 }
 
@@ -511,9 +499,32 @@ export function imageDatasets(
       help:
         "CIFAR-10: 50,000 training and 10,000 test images of 32x32x3, (x - 127.5) / 255, then ZCA",
       options: {
-        zca: { kind: "bool", help: "ZCA whitening fit on the training set (VAT's)" },
+        zca: {
+          kind: "choice",
+          help: "ZCA whitening fit on the training set (VAT's)",
+          alternatives: {
+            on: {
+              help: "whiten",
+              options: {
+                zcaRegularisation: {
+                  kind: "number",
+                  min: 0,
+                  max: 10,
+                  help:
+                    "added to 1 / sqrt(eigenvalue) in the whitening matrix (vat_tf's ZCA(): 1e-6)",
+                },
+              },
+            },
+            off: { help: "(x - 127.5) / 255 only" },
+          },
+        },
       },
-      loadOptions: (cfg) => ({ zca: cfg.bool("zca") }),
+      loadOptions: (cfg) => ({
+        zca: cfg.string("zca") === "on",
+        zcaRegularisation: cfg.has("zcaRegularisation")
+          ? cfg.number("zcaRegularisation")
+          : undefined,
+      }),
       presets: withValues(
         vatImagePresets({
           name: "cifar10",
@@ -525,11 +536,32 @@ export function imageDatasets(
           balanced: true,
           source: `${vatSource}: 500 epochs of 400 updates, decay from epoch 460, eps 10.0`,
         }),
-        { zca: true },
+        { zca: "on", zcaRegularisation: 1e-6 },
       ),
     },
   ];
-  return Object.fromEntries(sets.map((set) => [set.name, imageEntry(set, sources[set.name])]));
+  return Object.fromEntries(
+    sets.map((set) => [
+      set.name,
+      imageEntry({ ...set, presets: withAllLabels(set.presets, set.name) }, sources[set.name]),
+    ]),
+  );
+}
+
+/**
+ * The presets plus, for each method's, its `-all` twin: every label (the
+ * supervised table's rows).
+ */
+function withAllLabels(presets: Record<string, Preset>, dataset: string): Record<string, Preset> {
+  const all: Record<string, Preset> = {};
+  for (const method of ["supervised", "vat", "advgen"]) {
+    const p = presets[`${dataset}-${method}`];
+    all[`${dataset}-${method}-all`] = {
+      description: `${p.description}; with every label (the supervised table)`,
+      values: { ...p.values, labels: "all" },
+    };
+  }
+  return { ...presets, ...all };
 }
 
 /** Presets with `values` added to each. */
