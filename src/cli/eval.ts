@@ -9,14 +9,12 @@ import { withEvaluated } from "../methods/loop.ts";
 import { BUILTIN, type Registry } from "../registry/mod.ts";
 import { confusionHeatmap, confusionMatrix, confusionText } from "../report/figures.ts";
 import { writePng } from "../report/png.ts";
-import { UserError } from "../util/errors.ts";
 import type { OptionSpec } from "../util/options.ts";
 import { helpText, parseFlags, runMain } from "./args.ts";
-import { BACKEND_OVERRIDE, openTrained } from "./trained.ts";
-import type { BackendKind } from "../backend/mod.ts";
+import { BACKEND_OVERRIDE, CHECKPOINT_OPTION, openFromFlags } from "./trained.ts";
 
 const OPTIONS: Record<string, OptionSpec> = {
-  checkpoint: { kind: "string", metavar: "RUN", help: "the run folder to evaluate" },
+  checkpoint: CHECKPOINT_OPTION,
   backend: BACKEND_OVERRIDE,
 };
 
@@ -31,9 +29,8 @@ export async function evalRun(args: string[], reg: Registry = BUILTIN): Promise<
     ));
     return null;
   }
-  const path = values.checkpoint as string | undefined;
-  if (!path) throw new UserError("Cannot evaluate: give the run folder with --checkpoint RUN");
-  const t = await openTrained(reg, path, values.backend as BackendKind | undefined);
+  const t = await openFromFlags(reg, values, "evaluate");
+  const path = t.run.path;
   try {
     const { exp } = t;
     const p = withEvaluated(exp.method, exp.data, (model) => exp.data.testPredictions(model));

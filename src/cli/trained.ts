@@ -26,6 +26,13 @@ export interface TrainedRun {
   close(): void;
 }
 
+/** The flag of eval and visualize that names the run. */
+export const CHECKPOINT_OPTION: OptionSpec = {
+  kind: "string",
+  metavar: "RUN",
+  help: "the run folder (its last checkpoint)",
+};
+
 /** The flag of eval and visualize that computes elsewhere than the run trained. */
 export const BACKEND_OVERRIDE: OptionSpec = {
   kind: "choice",
@@ -78,4 +85,15 @@ export async function openTrained(
     run.close();
     throw e;
   }
+}
+
+/** Opens the run that --checkpoint (and --backend) name; `verb` says what for in the error. */
+export function openFromFlags(
+  reg: Registry,
+  values: Record<string, unknown>,
+  verb: string,
+): Promise<TrainedRun> {
+  const path = values.checkpoint as string | undefined;
+  if (!path) throw new UserError(`Cannot ${verb}: give the run folder with --checkpoint RUN`);
+  return openTrained(reg, path, values.backend as BackendKind | undefined);
 }

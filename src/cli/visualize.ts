@@ -18,11 +18,10 @@ import { writePng } from "../report/png.ts";
 import { UserError } from "../util/errors.ts";
 import type { OptionSpec } from "../util/options.ts";
 import { helpText, parseFlags, runMain } from "./args.ts";
-import { BACKEND_OVERRIDE, openTrained } from "./trained.ts";
-import type { BackendKind } from "../backend/mod.ts";
+import { BACKEND_OVERRIDE, CHECKPOINT_OPTION, openFromFlags } from "./trained.ts";
 
 const OPTIONS: Record<string, OptionSpec> = {
-  checkpoint: { kind: "string", metavar: "RUN", help: "the run folder" },
+  checkpoint: CHECKPOINT_OPTION,
   samples: { kind: "int", min: 1, max: 64, default: 8, help: "test images, one row each" },
   z: {
     kind: "int",
@@ -52,9 +51,8 @@ export async function visualize(args: string[], reg: Registry = BUILTIN): Promis
     ));
     return null;
   }
-  const path = values.checkpoint as string | undefined;
-  if (!path) throw new UserError("Cannot visualize: give the run folder with --checkpoint RUN");
-  const t = await openTrained(reg, path, values.backend as BackendKind | undefined);
+  const t = await openFromFlags(reg, values, "visualize");
+  const path = t.run.path;
   try {
     const { exp, cfg } = t;
     if (!(exp.data instanceof ImageSource)) {
