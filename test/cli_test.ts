@@ -225,3 +225,25 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   },
 });
+
+Deno.test("train: advgen logs G's diagnostics at each evaluation, and they change nothing in training", async () => {
+  const dir = await Deno.makeTempDir();
+  const common = ["--iterations", "60", "--checkpoint-interval", "60", "--no-figure"];
+  assert.equal((await train(...common, "--eval-interval", "20", "--out", `${dir}/a`)).code, 0);
+  assert.equal((await train(...common, "--eval-interval", "60", "--out", `${dir}/b`)).code, 0);
+  const a = await readCheckpoint(`${dir}/a/checkpoint.bin`);
+  const b = await readCheckpoint(`${dir}/b/checkpoint.bin`);
+  assert.equal(Buffer.compare(a.data, b.data), 0, "evaluating more often changed the weights");
+  assert.deepEqual(a.header.rngs, b.header.rngs);
+  const evals = Deno.readTextFileSync(`${dir}/a/metrics.jsonl`).trim().split("\n")
+    .map((l) => JSON.parse(l)).filter((m) => m.test_error !== undefined);
+  assert.deepEqual(evals.map((m) => m.iteration), [20, 40, 60]);
+  for (const m of evals) {
+    // circles-advgen: G's step is normalized to radius 0.1, so every sample's L2 is 0.1.
+    assert(Math.abs(m.g_l2 - 0.1) < 1e-5, `g_l2 ${m.g_l2}`);
+    assert(m.g_linf > 0 && m.g_linf <= m.g_l2 + 1e-9, `g_linf ${m.g_linf}`);
+    assert(m.g_flip >= 0 && m.g_flip <= 1 && m.g_kl >= 0);
+    for (const c of [m.g_pair_cos, m.g_vat_cos]) assert(c >= -1 && c <= 1, `cosine ${c}`);
+  }
+  await Deno.remove(dir, { recursive: true });
+});

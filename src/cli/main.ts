@@ -209,9 +209,9 @@ async function trainExperiment(
         progress.update(iteration, metrics, rate);
         run.appendMetrics({ iteration, ...metrics, rate });
       },
-      eval: async (iteration, testError) => {
+      eval: async (iteration, testError, diagnostics) => {
         progress.testError(iteration, testError);
-        run.appendMetrics({ iteration, test_error: testError });
+        run.appendMetrics({ iteration, test_error: testError, ...diagnostics });
         const curve = errorCurve(run.testErrors(), `${dataset} ${method} test error`);
         await writePng(run.file("test_error.png"), curve.rgb, curve.width, curve.height);
       },

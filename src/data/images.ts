@@ -10,7 +10,13 @@ import type { Module } from "../nn/module.ts";
 import * as ops from "../ops/mod.ts";
 import type { Rng } from "../ops/random.ts";
 import type { Dataset } from "./datasets.ts";
-import { argmaxRows, type Batch, type DataSource, type Predictions } from "./source.ts";
+import {
+  argmaxRows,
+  type Batch,
+  type DataSource,
+  DIAGNOSTIC_BATCH,
+  type Predictions,
+} from "./source.ts";
 import { DataRng, Streams } from "./rng.ts";
 import type { BatchStream, HostBatch } from "./stream.ts";
 
@@ -103,6 +109,13 @@ export class ImageSource implements DataSource {
       });
     }
     return (errors / n) * 100;
+  }
+
+  diagnosticBatch(): Tensor {
+    const { images, shape } = this.dataset.test;
+    const [n, c, h, w] = shape;
+    const m = Math.min(DIAGNOSTIC_BATCH, n);
+    return Tensor.from(this.backend, images.subarray(0, m * c * h * w), [m, c, h, w]);
   }
 
   testPredictions(model: Module): Predictions {

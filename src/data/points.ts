@@ -8,7 +8,13 @@ import { scope, Tensor } from "../autograd/tensor.ts";
 import type { Module } from "../nn/module.ts";
 import * as ops from "../ops/mod.ts";
 import { randUniform, type Rng } from "../ops/random.ts";
-import { argmaxRows, type Batch, type DataSource, type Predictions } from "./source.ts";
+import {
+  argmaxRows,
+  type Batch,
+  type DataSource,
+  DIAGNOSTIC_BATCH,
+  type Predictions,
+} from "./source.ts";
 
 /** Samples (n, d) and labels (n). */
 export interface Points {
@@ -65,6 +71,13 @@ export class PointsSource implements DataSource {
   testError(model: Module): number {
     const { x, y } = this.split.test;
     return scope(() => (ops.countErrors(model.forward(x), y).item() / y.size) * 100);
+  }
+
+  diagnosticBatch(): Tensor {
+    const { x } = this.split.test;
+    const m = Math.min(DIAGNOSTIC_BATCH, x.shape[0]);
+    const d = x.size / x.shape[0];
+    return Tensor.from(x.backend, x.toArray().subarray(0, m * d), [m, ...x.shape.slice(1)]);
   }
 
   testPredictions(model: Module): Predictions {

@@ -22,6 +22,9 @@ export function unlabelledOf(batch: Batch): Tensor {
   return batch.xul;
 }
 
+/** Test samples of the diagnostics batch (the first of the test set). */
+export const DIAGNOSTIC_BATCH = 256;
+
 /** Predicted classes and labels of a test set. */
 export interface Predictions {
   predicted: Int32Array;
@@ -61,6 +64,8 @@ export interface DataSource {
   /** Each test sample's predicted class and label, in test-set order (for confusion matrices). */
   testPredictions(model: Module): Predictions;
 
+  /** A fixed batch of test samples for the method's diagnostics (the same at every evaluation). */
+  diagnosticBatch(): Tensor;
   /** Random streams of the data order, checkpointed with the method's. */
   readonly rngs: Record<string, Rng>;
 }

@@ -12,6 +12,7 @@
  * @module
  */
 import { backward, detach, noGrad } from "../autograd/tape.ts";
+import { generatorDiagnostics } from "./diagnostics.ts";
 import { Tensor } from "../autograd/tensor.ts";
 import * as ops from "../ops/mod.ts";
 import type { SquaredErrorReduction } from "../ops/loss.ts";
@@ -167,6 +168,10 @@ export class AdvGen implements Method {
 
   adversarial(x: Tensor): Tensor {
     return noGrad(() => this.generator.forward(x));
+  }
+
+  diagnose(x: Tensor): Record<string, number> {
+    return generatorDiagnostics(this.classifier, this.generator, x, this.generator.options.zDim);
   }
 }
 

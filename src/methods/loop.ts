@@ -36,7 +36,12 @@ export interface IntervalSums {
 export interface LoopHooks {
   /** Mean metrics over the last interval, and iterations per second. */
   log?(iteration: number, metrics: Record<string, number>, rate: number): void;
-  eval?(iteration: number, testError: number): void | Promise<void>;
+  /** The test error, and the method's diagnostics where it has some. */
+  eval?(
+    iteration: number,
+    testError: number,
+    diagnostics: Record<string, number>,
+  ): void | Promise<void>;
   checkpoint?(iteration: number, interval: IntervalSums): Promise<void>;
 }
 
@@ -133,7 +138,10 @@ export async function trainLoop(
     }
     if (done % schedule.evalInterval === 0 || done === schedule.iterations) {
       lastError = evaluate(method, data);
-      await hooks.eval?.(done, lastError);
+      const diagnostics = method.diagnose
+        ? scope(() => method.diagnose!(data.diagnosticBatch()))
+        : {};
+      await hooks.eval?.(done, lastError, diagnostics);
     }
     if (done % schedule.checkpointInterval === 0 || done === schedule.iterations) {
       await hooks.checkpoint?.(done, { count, sums: checkedSums(done) });

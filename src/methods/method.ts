@@ -31,4 +31,9 @@ export interface Method {
   evaluated(): Module;
   /** Adversarial examples for a batch, for figures (methods that make them). */
   adversarial?(x: Tensor): Tensor;
+  /**
+   * Measurements of the method's inner workings on a fixed batch, logged with
+   * each evaluation; they must leave every training stream and statistic alone.
+   */
+  diagnose?(x: Tensor): Record<string, number>;
 }
