@@ -20,7 +20,7 @@ import { exists, writeAtomic } from "../util/fs.ts";
 import type { OptionSpec } from "../util/options.ts";
 import { helpText, parseFlags, runMain } from "./args.ts";
 import { trainConfig } from "./main.ts";
-import { configRecord, readJson, writeJsonAtomic } from "./run.ts";
+import { configRecord, readJson, readMetrics, writeJsonAtomic } from "./run.ts";
 import { openTrained } from "./trained.ts";
 
 function meanStd(xs: number[]): [number, number] {
@@ -84,9 +84,8 @@ function quietArgs(reg: Registry, dataset: string, jobs: number): string[] {
 
 /** Runs `train` in a subprocess; throws a one-line UserError if it fails. */
 async function trainProcess(script: string, args: string[]): Promise<void> {
-  const main = script;
   const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", main, ...args],
+    args: ["run", "--allow-all", script, ...args],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -149,8 +148,8 @@ async function runCell(
     seconds: number;
     iterations: number;
   };
-  const rates = Deno.readTextFileSync(`${out}/metrics.jsonl`).split("\n").filter((l) => l.trim())
-    .map((l) => JSON.parse(l).rate).filter((r) => typeof r === "number");
+  const rates = readMetrics(`${out}/metrics.jsonl`).map((r) => r.rate)
+    .filter((r): r is number => typeof r === "number");
   const rate = rates.at(-1);
   return {
     error: summary.test_error,

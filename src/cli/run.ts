@@ -55,6 +55,21 @@ export async function savedConfig(reg: Registry, path: string): Promise<RunConfi
   return resolveRun(reg, { file: fileValues(reg, await readJson(path), path) });
 }
 
+/**
+ * The records of a metrics.jsonl file, in order; none when it is absent. A
+ * line that is not JSON (the tail of a write cut short) is left out.
+ */
+export function readMetrics(path: string): Record<string, unknown>[] {
+  if (!exists(path)) return [];
+  return Deno.readTextFileSync(path).split("\n").flatMap((l) => {
+    try {
+      return l.trim() ? [JSON.parse(l)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
 /** The marker that says the tool made a folder. */
 export const MARKER = ".advssl-run";
 /** The file whose exclusive lock says a process is using the folder; it holds that PID. */
@@ -191,25 +206,19 @@ export class RunDir {
 
   /** The test errors the metrics hold, in order. */
   testErrors(): { iteration: number; error: number }[] {
-    if (!exists(this.metrics)) return [];
-    return Deno.readTextFileSync(this.metrics).split("\n").filter((l) => l.trim())
-      .map((l) => JSON.parse(l))
+    return readMetrics(this.metrics)
       .filter((r) => typeof r.test_error === "number")
-      .map((r) => ({ iteration: r.iteration, error: r.test_error }));
+      .map((r) => ({ iteration: r.iteration as number, error: r.test_error as number }));
   }
 
   /** Drops metric lines past `iteration` (a resumed run recomputes them), atomically. */
   async truncateMetrics(iteration: number): Promise<void> {
     if (!exists(this.metrics)) return;
-    const kept = (await Deno.readTextFile(this.metrics)).split("\n").filter((l) => {
-      if (!l.trim()) return false;
-      try {
-        return JSON.parse(l).iteration <= iteration;
-      } catch {
-        return false;
-      }
-    });
-    await writeAtomic(this.metrics, new TextEncoder().encode(kept.map((l) => l + "\n").join("")));
+    const kept = readMetrics(this.metrics).filter((r) => (r.iteration as number) <= iteration);
+    await writeAtomic(
+      this.metrics,
+      new TextEncoder().encode(kept.map((r) => JSON.stringify(r) + "\n").join("")),
+    );
   }
 
   /** Removes the temporary files of earlier processes (none can be running: this one holds the lock). */

@@ -90,25 +90,33 @@ export class ImageSource implements DataSource {
     };
   }
 
-  testError(model: Module): number {
-    const { images, labels, shape } = this.dataset.test;
+  /** Calls `fn` on each chunk of the test set (its first row, its size, its images as a tensor) in a scope. */
+  #testChunks(fn: (at: number, m: number, x: Tensor) => void): void {
+    const { images, shape } = this.dataset.test;
     const [n, c, h, w] = shape;
     const row = c * h * w;
-    let errors = 0;
     for (let at = 0; at < n; at += EVAL_CHUNK) {
       const m = Math.min(EVAL_CHUNK, n - at);
-      errors += scope(() => {
+      scope(() => {
         const x = Tensor.from(this.backend, images.subarray(at * row, (at + m) * row), [
           m,
           c,
           h,
           w,
         ]);
-        const y = Tensor.from(this.backend, labels.subarray(at, at + m), [m]);
-        return ops.countErrors(model.forward(x), y).item();
+        fn(at, m, x);
       });
     }
-    return (errors / n) * 100;
+  }
+
+  testError(model: Module): number {
+    const { labels } = this.dataset.test;
+    let errors = 0;
+    this.#testChunks((at, m, x) => {
+      const y = Tensor.from(this.backend, labels.subarray(at, at + m), [m]);
+      errors += ops.countErrors(model.forward(x), y).item();
+    });
+    return (errors / labels.length) * 100;
   }
 
   diagnosticBatch(): Tensor {
@@ -119,23 +127,12 @@ export class ImageSource implements DataSource {
   }
 
   testPredictions(model: Module): Predictions {
-    const { images, labels, shape } = this.dataset.test;
-    const [n, c, h, w] = shape;
-    const row = c * h * w;
-    const predicted = new Int32Array(n);
-    for (let at = 0; at < n; at += EVAL_CHUNK) {
-      const m = Math.min(EVAL_CHUNK, n - at);
-      scope(() => {
-        const x = Tensor.from(this.backend, images.subarray(at * row, (at + m) * row), [
-          m,
-          c,
-          h,
-          w,
-        ]);
-        const logits = model.forward(x);
-        predicted.set(argmaxRows(logits.toArray(), m, logits.shape[1]), at);
-      });
-    }
+    const { labels } = this.dataset.test;
+    const predicted = new Int32Array(labels.length);
+    this.#testChunks((at, m, x) => {
+      const logits = model.forward(x);
+      predicted.set(argmaxRows(logits.toArray(), m, logits.shape[1]), at);
+    });
     return { predicted, labels: Int32Array.from(labels), classes: this.dataset.classes };
   }
 

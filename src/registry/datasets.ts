@@ -218,6 +218,13 @@ const imageOptions: Record<string, OptionNode> = {
   },
 };
 
+/** Where every image preset finds its files: the data folder, downloading what is missing. */
+const IMAGE_FILES: Record<string, Value> = {
+  dataDir: null,
+  download: true,
+  downloadTimeout: DOWNLOAD_TIMEOUT,
+};
+
 /** What differs between the image data sets' entries. */
 interface ImageSetSpec {
   name: DatasetName;
@@ -288,9 +295,7 @@ function imageEntry(set: ImageSetSpec, source?: DatasetSource): DatasetEntry {
 function mnistLike(name: "mnist" | "fashion-mnist", title: string): ImageSetSpec {
   const run: Record<string, Value> = {
     dataset: name,
-    dataDir: null,
-    download: true,
-    downloadTimeout: DOWNLOAD_TIMEOUT,
+    ...IMAGE_FILES,
     balanced: true,
     augment: false,
     bnStatsBatches: 0,
@@ -382,9 +387,7 @@ interface VatImageSettings {
 function vatImagePresets(s: VatImageSettings): Record<string, Preset> {
   const run: Record<string, Value> = {
     dataset: s.name,
-    dataDir: null,
-    download: true,
-    downloadTimeout: DOWNLOAD_TIMEOUT,
+    ...IMAGE_FILES,
     balanced: s.balanced,
     augment: false,
     bnStatsBatches: 100,
