@@ -35,7 +35,7 @@ import { Rng } from "../src/ops/random.ts";
 import { Adam } from "../src/nn/optim.ts";
 import { convLarge, convSmall } from "../src/models/convnet.ts";
 import { convGenerator } from "../src/models/generator.ts";
-import { AdvGen } from "../src/methods/advgen.ts";
+import { AdvGen, LITERAL_ADVGEN } from "../src/methods/advgen.ts";
 import { Supervised } from "../src/methods/supervised.ts";
 import { Vat } from "../src/methods/vat.ts";
 import type { Batch, Method } from "../src/methods/method.ts";
@@ -153,17 +153,7 @@ let advgenMs: number;
     g,
     new Adam(c.parameters(), { lr: 1e-3 }),
     new Adam(g.parameters(), { lr: 1e-3 }),
-    {
-      alpha: 1,
-      lambda: 1,
-      entminWeight: 0,
-      gSteps: 1,
-      differentiated: true,
-      gWarmup: 0,
-      reconReduction: "batchmean",
-      ema: 0,
-      gKlWeight: "mean",
-    },
+    LITERAL_ADVGEN,
   );
   advgenMs = medianMs(method, batch);
   c.dispose();

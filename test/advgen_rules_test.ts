@@ -9,10 +9,17 @@ import assert from "node:assert/strict";
 import { noGrad } from "../src/autograd/tape.ts";
 import { scope } from "../src/autograd/tensor.ts";
 import { createCpuBackend } from "../src/backend/cpu.ts";
-import { AdvGen, type AdvGenOptions, copyState } from "../src/methods/advgen.ts";
+import {
+  AdvGen,
+  type AdvGenOptions,
+  copyState,
+  LITERAL_ADVGEN,
+  randomOfSameNorm,
+} from "../src/methods/advgen.ts";
 import type { Batch } from "../src/methods/method.ts";
 import { mlpGenerator } from "../src/models/generator.ts";
 import { mlp } from "../src/models/mlp.ts";
+import { withFrozenBatchNormStats } from "../src/nn/layers.ts";
 import type { Module } from "../src/nn/module.ts";
 import { Adam } from "../src/nn/optim.ts";
 import * as ops from "../src/ops/mod.ts";
@@ -21,17 +28,7 @@ import { Tensor } from "../src/autograd/tensor.ts";
 
 const be = await createCpuBackend("f32");
 
-const OPTIONS: AdvGenOptions = {
-  alpha: 1,
-  lambda: 1,
-  entminWeight: 0,
-  gSteps: 1,
-  differentiated: true,
-  gWarmup: 0,
-  reconReduction: "batchmean",
-  ema: 0,
-  gKlWeight: "mean",
-};
+const OPTIONS: AdvGenOptions = LITERAL_ADVGEN;
 
 /** A classifier with batch norm, a generator, their Adams, and a batch; all from fixed seeds. */
 function game(options: Partial<AdvGenOptions> = {}) {
@@ -47,6 +44,8 @@ function game(options: Partial<AdvGenOptions> = {}) {
     new Adam(classifier.parameters(), { lr: 1e-2 }),
     new Adam(generator.parameters(), { lr: 1e-2 }),
     { ...OPTIONS, ...options },
+    null,
+    options.consistency === "random" ? new Rng(77) : null,
   );
   const data = rng.fork();
   const batch: Batch = {
@@ -130,5 +129,89 @@ Deno.test("advgen rules: only the labelled pass moves C's batch-norm running sta
     const after = buffers(classifier);
     method.generatorStep(batch.xul!, 0);
     assert.deepEqual(buffers(classifier), after, "G's step moved C's statistics");
+  });
+});
+
+Deno.test("advgen rules: --joint-batch puts x and G(x, z) through C in one batch", () => {
+  scope(() => {
+    const { method, classifier, generator, batch } = game({ jointBatch: true });
+    const xul = batch.xul!;
+    const n = xul.shape[0];
+    // The generated batch the step will see: the same z, from a copy of G's stream state.
+    const state = generator.rng.exportState();
+    const xg = noGrad(() => generator.forward(xul));
+    generator.rng.importState(state);
+    const fresh = mlp(be, new Rng(99), [2, 16, 16, 2], true);
+    copyState(classifier, fresh);
+    const joint = noGrad(() =>
+      withFrozenBatchNormStats(() => fresh.forward(ops.concatRows([xul, xg])))
+    );
+    const apart = noGrad(() => withFrozenBatchNormStats(() => fresh.forward(xg)));
+    const clean = ops.sliceRows(joint, 0, n);
+    const expected = ops.klDivergence(clean, ops.sliceRows(joint, n, n)).item();
+    const separate = ops.klDivergence(clean, apart).item();
+    const adv = method.classifierStep(batch).adv.item();
+    assert(Math.abs(adv - expected) <= 1e-5 * Math.abs(expected), `${adv} vs ${expected}`);
+    // The control: normalised apart, the generated batch gives another KL.
+    assert(Math.abs(separate - expected) > 1e-3 * Math.abs(expected), `${separate} vs ${expected}`);
+  });
+});
+
+Deno.test("advgen rules: the random control keeps each sample's step norm, not its direction", () => {
+  scope(() => {
+    const rng = new Rng(5);
+    const x = ops.randn(be, [64, 1, 4, 4], rng);
+    const y = ops.add(x, ops.affine(ops.randn(be, [64, 1, 4, 4], rng), 0.5, 0.2));
+    const r = randomOfSameNorm(x, y, new Rng(6));
+    const [s, t] = [ops.flatten(ops.sub(y, x)).toArray(), ops.flatten(ops.sub(r, x)).toArray()];
+    let cosines = 0;
+    for (let i = 0; i < 64; i++) {
+      let [ss, tt, st] = [0, 0, 0];
+      for (let j = 0; j < 16; j++) {
+        const [a, b] = [s[i * 16 + j], t[i * 16 + j]];
+        [ss, tt, st] = [ss + a * a, tt + b * b, st + a * b];
+      }
+      assert(Math.abs(Math.sqrt(tt) - Math.sqrt(ss)) < 1e-5 * Math.sqrt(ss), `row ${i}`);
+      cosines += st / Math.sqrt(ss * tt) / 64;
+    }
+    // G's steps here share a mean direction (cosine to it about 0.4); random ones do not.
+    assert(Math.abs(cosines) < 0.1, `mean cosine ${cosines}`);
+  });
+});
+
+Deno.test("advgen rules: with --consistency random C's step ignores G's direction", () => {
+  scope(() => {
+    // Two games whose generators step opposite ways (the decoder's last layer negated):
+    // the same norms, opposite directions.
+    const negate = (m: Module) => {
+      for (const t of m.parameters().slice(-2)) {
+        be.write(t.storage, Array.from(t.toArray(), (v) => -v));
+      }
+    };
+    const trained = (consistency: AdvGenOptions["consistency"], flip: boolean) => {
+      const g = game({ consistency });
+      if (flip) negate(g.generator.decoder);
+      g.method.classifierStep(g.batch);
+      return params(g.classifier);
+    };
+    // (x + s) - x and (x - s) - x round differently, so the norms agree to float32's precision.
+    const gap = (a: ReturnType<typeof params>, b: ReturnType<typeof params>) =>
+      Math.max(
+        ...a.flatMap(([, v], i) =>
+          (v as number[]).map((x, j) => Math.abs(x - (b[i][1] as number[])[j]))
+        ),
+      );
+    assert(gap(trained("random", false), trained("random", true)) < 1e-5);
+    // The control: made consistent on G's examples, C learns from their direction.
+    assert(gap(trained("generator", false), trained("generator", true)) > 1e-3);
+    const { classifier, generator, method } = game();
+    assert.throws(
+      () =>
+        new AdvGen(classifier, generator, method.optC, method.optG, {
+          ...OPTIONS,
+          consistency: "random",
+        }),
+      /random control/,
+    );
   });
 });

@@ -240,7 +240,7 @@ export const OP_GROUPS: OpGroup[] = [
   },
 
   {
-    name: "sum, mean, L2 normalisation, concat, reshape",
+    name: "sum, mean, L2 normalisation, concat, slices, reshape",
     run(check: Check) {
       check("sum", [input([3, 4])], ([x]) => ops.sum(x));
       check("mean", [input([7])], ([x]) => ops.mean(x));
@@ -253,6 +253,18 @@ export const OP_GROUPS: OpGroup[] = [
         ([a, b, c]) => ops.concat([a, b, c]),
       );
       check("reshape", [input([2, 3, 4])], ([x]) => ops.reshape(x, [6, -1]));
+      check(
+        "concatRows",
+        [input([2, 1, 2, 2]), input([3, 1, 2, 2])],
+        ([a, b]) => ops.concatRows([a, b]),
+      );
+      check("sliceRows", [input([5, 3])], ([x]) => ops.sliceRows(x, 1, 3));
+      // Both halves of one tensor: the second slice accumulates into the first's gradient.
+      check(
+        "sliceRows twice",
+        [input([4, 2])],
+        ([x]) => ops.mul(ops.sliceRows(x, 0, 2), ops.sliceRows(x, 2, 2)),
+      );
     },
   },
 

@@ -8,7 +8,9 @@
  * C(x) is a constant target in both, as in VAT. With differentiated
  * responsibilities (on by default) the encoder learns from L_rec alone and
  * the decoder from G's whole objective. Passes through C on generated
- * examples leave batch-norm running statistics alone.
+ * examples leave batch-norm running statistics alone; with --joint-batch C
+ * sees x and G(x, z) in one batch. With --consistency random (a control) C
+ * is made consistent on random directions of G's step norms instead.
  * @module
  */
 import { backward, detach, noGrad } from "../autograd/tape.ts";
@@ -46,6 +48,46 @@ export interface AdvGenOptions {
    * counts alike, as in VAT's per-sample normalisation.
    */
   gKlWeight: "mean" | "relative";
+  /**
+   * C sees x and G(x, z) in one batch, so batch norm normalises both by the
+   * same statistics; otherwise each pass is normalised by its own batch's.
+   */
+  jointBatch: boolean;
+  /**
+   * What C is made consistent on: G's examples, or (a control) x plus a
+   * random direction with the per-sample L2 norm of G's step.
+   */
+  consistency: "generator" | "random";
+}
+
+/** The paper's method as it states it: every stabiliser and control off. */
+export const LITERAL_ADVGEN: AdvGenOptions = {
+  alpha: 1,
+  lambda: 1,
+  entminWeight: 0,
+  gSteps: 1,
+  differentiated: true,
+  gWarmup: 0,
+  reconReduction: "batchmean",
+  ema: 0,
+  gKlWeight: "mean",
+  jointBatch: false,
+  consistency: "generator",
+};
+
+/**
+ * x plus a random direction, uniform on the sphere, scaled per sample to the
+ * L2 norm of y - x (the control of a perturbation that is not adversarial).
+ */
+export function randomOfSameNorm(x: Tensor, y: Tensor, rng: Rng): Tensor {
+  return noGrad(() => {
+    const step = ops.flatten(ops.sub(y, x));
+    const ones = Tensor.full(x.backend, [step.shape[1], 1], 1);
+    // ||s|| = s . s / ||s||, as a column (n, 1).
+    const norms = ops.matmul(ops.mul(step, ops.l2Normalize(step, 1e-30)), ones);
+    const direction = ops.l2Normalize(ops.randn(x.backend, step.shape, rng), 1e-30);
+    return ops.add(x, ops.reshape(ops.mul(direction, norms), x.shape));
+  });
 }
 
 /**
@@ -76,6 +118,8 @@ export class AdvGen implements Method {
   /**
    * @param averaged a second classifier of the same architecture that holds
    *   the moving average of C's weights (required when options.ema > 0)
+   * @param controlRng the stream of the random control's directions
+   *   (required when options.consistency is "random")
    */
   constructor(
     readonly classifier: Module,
@@ -84,19 +128,37 @@ export class AdvGen implements Method {
     readonly optG: Adam,
     readonly options: AdvGenOptions,
     readonly averaged: Module | null = null,
+    readonly controlRng: Rng | null = null,
   ) {
     if (options.ema > 0 && !averaged) {
       throw new Error("Cannot average C's weights without a second classifier");
     }
+    if (options.consistency === "random" && !controlRng) {
+      throw new Error("Cannot draw the random control's directions without a stream");
+    }
     this.modules = { classifier, generator, ...(averaged ? { averaged } : {}) };
     this.optimizers = { classifier: optC, generator: optG };
-    this.rngs = { generator: generator.rng };
+    this.rngs = { generator: generator.rng, ...(controlRng ? { control: controlRng } : {}) };
     if (averaged) copyState(classifier, averaged);
   }
 
   /** C's prediction on x as a constant target. */
   #target(x: Tensor): Tensor {
     return noGrad(() => withFrozenBatchNormStats(() => this.classifier.forward(x)));
+  }
+
+  /**
+   * C's logits on x and on a perturbed x2, leaving the running statistics
+   * alone: in one batch with --joint-batch, else in two.
+   */
+  #logitsOfPair(x: Tensor, x2: Tensor): [Tensor, Tensor] {
+    const c = this.classifier;
+    return withFrozenBatchNormStats(() => {
+      if (!this.options.jointBatch) return [c.forward(x), c.forward(x2)];
+      const n = x.shape[0];
+      const both = c.forward(ops.concatRows([x, x2]));
+      return [ops.sliceRows(both, 0, n), ops.sliceRows(both, n, x2.shape[0])];
+    });
   }
 
   /** G's update on x (C fixed); before --g-warmup ends, the reconstruction alone. */
@@ -111,8 +173,10 @@ export class AdvGen implements Method {
       this.optG.update();
       return { rec };
     }
-    const target = this.#target(x);
-    const logits = withFrozenBatchNormStats(() => this.classifier.forward(xg));
+    const [clean, logits] = this.options.jointBatch
+      ? this.#logitsOfPair(x, xg)
+      : [this.#target(x), withFrozenBatchNormStats(() => this.classifier.forward(xg))];
+    const target = detach(clean);
     const [adv, advValue] = this.options.gKlWeight === "relative"
       ? ((r) => [r.loss, r.mean] as const)(relativeKl(target, logits))
       : ((kl) => [kl, kl] as const)(ops.klDivergence(target, logits));
@@ -134,13 +198,17 @@ export class AdvGen implements Method {
     const xul = unlabelledOf(batch);
     this.optC.zeroGrad();
     const nll = ops.crossEntropy(c.forward(batch.xl), batch.yl);
-    const xg = noGrad(() => this.generator.forward(xul));
+    const generated = noGrad(() => this.generator.forward(xul));
+    const xg = this.options.consistency === "random"
+      ? randomOfSameNorm(xul, generated, this.controlRng!)
+      : generated;
     const { alpha, entminWeight } = this.options;
     // With EntMin the clean logits carry a gradient (its entropy term); the KL's target never does.
-    const clean = entminWeight > 0
-      ? withFrozenBatchNormStats(() => c.forward(xul))
-      : this.#target(xul);
-    const adv = ops.klDivergence(detach(clean), withFrozenBatchNormStats(() => c.forward(xg)));
+    const [clean, perturbed] = this.options.jointBatch ? this.#logitsOfPair(xul, xg) : [
+      entminWeight > 0 ? withFrozenBatchNormStats(() => c.forward(xul)) : this.#target(xul),
+      withFrozenBatchNormStats(() => c.forward(xg)),
+    ];
+    const adv = ops.klDivergence(detach(clean), perturbed);
     let loss = ops.add(nll, ops.scale(adv, alpha));
     const metrics: StepMetrics = { nll, adv };
     if (entminWeight > 0) {

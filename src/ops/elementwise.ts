@@ -203,6 +203,57 @@ export function concat(xs: Tensor[]): Tensor {
   return y;
 }
 
+/** Stacks along axis 0 (samples): every other dimension must match. */
+export function concatRows(xs: Tensor[]): Tensor {
+  const op = "concatRows";
+  expect(xs.length > 0, op, "needs at least one tensor");
+  sameBackend(op, ...xs);
+  const rest = xs[0].shape.slice(1);
+  for (const x of xs) {
+    expect(
+      x.shape.length === xs[0].shape.length && x.shape.slice(1).every((d, i) => d === rest[i]),
+      op,
+      "all dimensions but the first must match",
+      ...xs,
+    );
+  }
+  const be = xs[0].backend;
+  const y = Tensor.empty(be, [xs.reduce((s, x) => s + x.shape[0], 0), ...rest]);
+  const offsets = xs.map((_, i) => xs.slice(0, i).reduce((s, x) => s + x.size, 0));
+  xs.forEach((x, i) => be.copy(be.view(y.storage, offsets[i], x.size), x.storage));
+  record(op, y, xs, (g, ctx) => {
+    xs.forEach((x, i) => {
+      const dx = ctx.slot(x);
+      if (dx) passGradient(dx, be.view(g, offsets[i], x.size), x.size);
+    });
+  });
+  return y;
+}
+
+/** Rows start .. start + count - 1 of axis 0 (a copy). */
+export function sliceRows(x: Tensor, start: number, count: number): Tensor {
+  const [n, ...rest] = x.shape;
+  expect(
+    Number.isInteger(start) && Number.isInteger(count) && start >= 0 && count >= 1 &&
+      start + count <= n,
+    "sliceRows",
+    `rows ${start}..${start + count - 1} are outside 0..${n - 1}`,
+    x,
+  );
+  const be = x.backend;
+  const row = x.size / n;
+  const y = Tensor.empty(be, [count, ...rest]);
+  be.copy(y.storage, be.view(x.storage, start * row, y.size));
+  record("sliceRows", y, [x], (g, ctx) => {
+    const dx = ctx.slot(x);
+    if (!dx) return;
+    // Rows outside the slice get no gradient: zero them unless accumulating.
+    if (!dx.acc) be.fill(dx.g, 0);
+    be.axpby(be.view(dx.g, start * row, y.size), 1, g, 1, y.size);
+  });
+  return y;
+}
+
 /** The same numbers with another shape (a copy, so the result owns its memory). */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const resolved = [...shape];

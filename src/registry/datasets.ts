@@ -71,6 +71,8 @@ const literalAdvgen: Record<string, Value> = {
   gWarmup: 0,
   ema: 0,
   reconReduction: "batchmean",
+  jointBatch: false,
+  consistency: "generator",
 };
 
 const circlesPresets: Record<string, Preset> = {
@@ -357,6 +359,8 @@ function mnistLike(name: "mnist" | "fashion-mnist", title: string): ImageSetSpec
           gWarmup: 0,
           ema: 0,
           reconReduction: "batchmean",
+          jointBatch: false,
+          consistency: "generator",
         },
       },
     },
@@ -436,6 +440,8 @@ function vatImagePresets(s: VatImageSettings): Record<string, Preset> {
     gWarmup: 0,
     ema: 0,
     reconReduction: "batchmean",
+    jointBatch: false,
+    consistency: "generator",
   };
   const where = `${s.source}; Conv-Large, no augmentation`;
   return {

@@ -182,6 +182,23 @@ export const METHODS: Record<string, MethodEntry> = {
         group: "stabiliser",
         help: "decay of a moving average of C's weights used for evaluation (0: off)",
       },
+      jointBatch: {
+        kind: "bool",
+        group: "stabiliser",
+        help: "C sees x and G(x, z) in one batch, normalised by the same batch-norm statistics",
+      },
+      consistency: {
+        kind: "choice",
+        group: "ablation",
+        help: "what C is made consistent on",
+        alternatives: {
+          generator: { help: "G's examples G(x, z) (the paper)" },
+          random: {
+            group: "ablation",
+            help: "a control: x + a random direction with the L2 norm of G's step, per sample",
+          },
+        },
+      },
       reconReduction: {
         kind: "choice",
         group: "ablation",
@@ -201,17 +218,28 @@ export const METHODS: Record<string, MethodEntry> = {
       const optG = ctx.adam(generator.parameters(), cfg.number("gLr"));
       const ema = cfg.number("ema");
       const averaged = ema > 0 ? ctx.classifier() : null;
-      return new AdvGen(classifier, generator, optC, optG, {
-        alpha: cfg.number("alpha"),
-        lambda: cfg.number("lambda"),
-        entminWeight: cfg.number("entminWeight"),
-        gSteps: cfg.number("gSteps"),
-        differentiated: cfg.bool("differentiated"),
-        gWarmup: cfg.number("gWarmup"),
-        reconReduction: cfg.string("reconReduction") as "batchmean" | "mean" | "sum",
-        ema,
-        gKlWeight: cfg.string("gKlWeight") as "mean" | "relative",
-      }, averaged);
+      const consistency = cfg.string("consistency") as "generator" | "random";
+      return new AdvGen(
+        classifier,
+        generator,
+        optC,
+        optG,
+        {
+          alpha: cfg.number("alpha"),
+          lambda: cfg.number("lambda"),
+          entminWeight: cfg.number("entminWeight"),
+          gSteps: cfg.number("gSteps"),
+          differentiated: cfg.bool("differentiated"),
+          gWarmup: cfg.number("gWarmup"),
+          reconReduction: cfg.string("reconReduction") as "batchmean" | "mean" | "sum",
+          ema,
+          gKlWeight: cfg.string("gKlWeight") as "mean" | "relative",
+          jointBatch: cfg.bool("jointBatch"),
+          consistency,
+        },
+        averaged,
+        consistency === "random" ? ctx.rng.fork() : null,
+      );
     },
   },
 };
