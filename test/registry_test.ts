@@ -33,7 +33,7 @@ Deno.test("registry: every preset resolves to exactly its own values, each valid
 
 Deno.test("registry: a run names its preset by <dataset>-<method>, and the default is circles-advgen", () => {
   assert.equal(resolveRun(BUILTIN, {}).preset, "circles-advgen");
-  assert.equal(resolveRun(BUILTIN, { flags: { dataset: "mnist" } }).preset, "mnist-vat");
+  assert.equal(resolveRun(BUILTIN, { flags: { dataset: "mnist" } }).preset, "mnist-advgen");
   assert.equal(resolveRun(BUILTIN, { flags: { method: "vat" } }).preset, "circles-vat");
   const cfg = resolveRun(BUILTIN, { flags: { method: "vat", eps: 2 } });
   assert.equal(cfg.number("eps"), 2);
