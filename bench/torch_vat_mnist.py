@@ -28,22 +28,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def vat_mlp(momentum):
-    sizes = [784, 1200, 600, 300, 150, 10]
-    layers = []
-    for i in range(len(sizes) - 1):
-        layers += [nn.Linear(sizes[i], sizes[i + 1], bias=False),
-                   nn.BatchNorm1d(sizes[i + 1], momentum=momentum, eps=1e-5)]
-        if i + 2 < len(sizes):
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
+# The sibling speed references (this script runs from bench/, so they import as modules).
+from torch_gpu_reference import FrozenStats as frozen_stats
+from torch_reference import kl, l2_normalize as unit, vat_mlp
 
 
 def load_ours(d):
     m = json.load(open(f"{d}/manifest.json"))
     w = np.fromfile(f"{d}/weights.f32", dtype=np.float32)
-    model = vat_mlp(m["bnMomentum"])
+    model = vat_mlp()
+    for b in model.modules():
+        if isinstance(b, nn.BatchNorm1d):
+            b.momentum = m["bnMomentum"]
     state = {t["name"]: torch.from_numpy(
         w[t["offset"]:t["offset"] + int(np.prod(t["shape"]))].reshape(t["shape"]).copy())
         for t in m["tensors"]}
@@ -51,34 +47,6 @@ def load_ours(d):
     assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), \
         (missing, unexpected)
     return m, model
-
-
-def kl(p_logit, q_logit):
-    p = F.softmax(p_logit, dim=1)
-    return (p * (F.log_softmax(p_logit, dim=1) - F.log_softmax(q_logit, dim=1))).sum(1).mean()
-
-
-def unit(d):
-    # vat_tf's get_normalized_vector.
-    shape = (-1, *([1] * (d.dim() - 1)))
-    d = d / (1e-12 + d.abs().flatten(1).max(1)[0].view(shape))
-    return d / torch.sqrt(1e-6 + (d.flatten(1) ** 2).sum(1)).view(shape)
-
-
-class frozen_stats:
-    """Batch norm normalises by the batch but leaves its running statistics alone."""
-
-    def __init__(self, model):
-        self.bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
-
-    def __enter__(self):
-        self.saved = [b.momentum for b in self.bns]
-        for b in self.bns:
-            b.momentum = 0.0
-
-    def __exit__(self, *exc):
-        for b, mo in zip(self.bns, self.saved):
-            b.momentum = mo
 
 
 def vat_perturbation(model, x, clean, d, eps, xi, iterations):

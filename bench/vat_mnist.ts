@@ -27,17 +27,17 @@ import { scope, Tensor } from "../src/autograd/tensor.ts";
 import { openBackend } from "../src/backend/mod.ts";
 import { trainConfig } from "../src/cli/main.ts";
 import { loadDataset } from "../src/data/datasets.ts";
-import { splitTrain } from "../src/data/split.ts";
 import { vatLoss, vatPerturbation } from "../src/methods/vat.ts";
 import { createCpuBackend } from "../src/backend/cpu.ts";
 import type { Backend } from "../src/backend/backend.ts";
 import { vatMnistMlp } from "../src/models/mlp.ts";
 import type { Module } from "../src/nn/module.ts";
-import { withFrozenBatchNormStats } from "../src/nn/layers.ts";
+import { BatchNorm, withFrozenBatchNormStats } from "../src/nn/layers.ts";
 import * as ops from "../src/ops/mod.ts";
 import { Rng } from "../src/ops/random.ts";
 import { BUILTIN } from "../src/registry/mod.ts";
 import { setup } from "../src/registry/setup.ts";
+import { imageSplit } from "../src/registry/datasets.ts";
 import type { DatasetName } from "../src/data/catalog.ts";
 import { UserError } from "../src/util/errors.ts";
 import { runMain } from "../src/cli/args.ts";
@@ -111,13 +111,7 @@ async function main(args: string[]) {
       download: false,
       backend: be,
     });
-    const split = splitTrain(dataset.train.labels, {
-      labels: cfg.count("labels", dataset.train.labels.length),
-      dataSeed: cfg.number("dataSeed"),
-      validation: 0,
-      balanced: cfg.bool("balanced"),
-      classes: dataset.classes,
-    });
+    const split = imageSplit(dataset, cfg);
     await writeAtomic(`${dir}/labelled.i32`, new Uint8Array(split.labelled.buffer));
 
     await exp.data.ready?.();
@@ -164,7 +158,7 @@ async function main(args: string[]) {
           .concat(["ulBatchSize", "labels", "dataSeed", "evalInterval"])
           .map((k) => [k, cfg.values[k] ?? null]),
       ),
-      bnMomentum: 0.1,
+      bnMomentum: [...c.modules()].find((m): m is BatchNorm => m instanceof BatchNorm)!.momentum,
       tensors,
       batch: losses.shapes,
       grads: losses.grads,

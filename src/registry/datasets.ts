@@ -16,14 +16,17 @@ import {
 import { ImageSource } from "../data/images.ts";
 import {
   augmentFor,
+  type Dataset,
   loadDataset,
   type LoadOptions,
   openStream,
+  type Split,
   splitTrain,
   type SvhnScaling,
 } from "../data/mod.ts";
 import { PointsSource } from "../data/points.ts";
 import { boundaryPanel } from "../report/boundary.ts";
+import { LITERAL_ADVGEN } from "../methods/advgen.ts";
 import { UserError } from "../util/errors.ts";
 import type { Value } from "../util/options.ts";
 import type { RunConfig } from "./config.ts";
@@ -59,20 +62,11 @@ const literalAdvgen: Record<string, Value> = {
   ...circlesRun,
   ...circlesUnlabelled,
   method: "advgen",
-  alpha: 1,
-  lambda: 1,
+  ...LITERAL_ADVGEN,
   generator: "mlp",
   zDim: 4,
   gLr: 1e-3,
-  gSteps: 1,
-  differentiated: true,
   gOutput: "free",
-  gKlWeight: "mean",
-  gWarmup: 0,
-  ema: 0,
-  reconReduction: "batchmean",
-  jointBatch: false,
-  consistency: "generator",
 };
 
 const circlesPresets: Record<string, Preset> = {
@@ -240,6 +234,30 @@ interface ImageSetSpec {
   defaultMethod?: string;
 }
 
+/**
+ * The semi-supervised split of an image set as a run's flags ask for it
+ * (--labels, --balanced, --data-seed); impossible requests are UserErrors.
+ */
+export function imageSplit(dataset: Dataset, cfg: RunConfig): Split {
+  const n = dataset.train.labels.length;
+  const labels = cfg.count("labels", n);
+  const balanced = cfg.bool("balanced") && labels < n;
+  if (labels > n || (balanced && labels % dataset.classes !== 0)) {
+    throw new UserError(
+      `Cannot use --labels ${labels}: expected ${
+        balanced ? `a multiple of the ${dataset.classes} classes, ` : ""
+      }at most the ${n} training samples (or all)`,
+    );
+  }
+  return splitTrain(dataset.train.labels, {
+    labels,
+    dataSeed: cfg.number("dataSeed"),
+    validation: 0,
+    balanced,
+    classes: dataset.classes,
+  });
+}
+
 /** A data set entry for an image set: its options and presets, and the shared loader. */
 function imageEntry(set: ImageSetSpec, source?: DatasetSource): DatasetEntry {
   return {
@@ -256,23 +274,7 @@ function imageEntry(set: ImageSetSpec, source?: DatasetSource): DatasetEntry {
         source,
         ...set.loadOptions?.(cfg),
       });
-      const n = dataset.train.labels.length;
-      const labels = cfg.count("labels", n);
-      const balanced = cfg.bool("balanced") && labels < n;
-      if (labels > n || (balanced && labels % dataset.classes !== 0)) {
-        throw new UserError(
-          `Cannot use --labels ${labels}: expected ${
-            balanced ? `a multiple of the ${dataset.classes} classes, ` : ""
-          }at most the ${n} training samples (or all)`,
-        );
-      }
-      const split = splitTrain(dataset.train.labels, {
-        labels,
-        dataSeed: cfg.number("dataSeed"),
-        validation: 0,
-        balanced,
-        classes: dataset.classes,
-      });
+      const split = imageSplit(dataset, cfg);
       const stream = openStream(dataset.train, split, {
         labelledBatch: cfg.number("batchSize"),
         unlabelledBatch,
@@ -321,24 +323,14 @@ function mnistLike(name: "mnist" | "fashion-mnist", title: string): ImageSetSpec
   const advgenLiteral: Record<string, Value> = {
     ...run,
     method: "advgen",
+    ...LITERAL_ADVGEN,
     ulBatchSize: 250,
-    entminWeight: 0,
-    alpha: 1,
-    lambda: 1,
     generator: "conv",
     gWidth: 32,
     gCode: 64,
     zDim: 16,
     gLr: 0.002,
-    gSteps: 1,
-    differentiated: true,
     gOutput: "free",
-    gKlWeight: "mean",
-    gWarmup: 0,
-    ema: 0,
-    reconReduction: "batchmean",
-    jointBatch: false,
-    consistency: "generator",
   };
   return {
     name,
@@ -439,26 +431,17 @@ function vatImagePresets(s: VatImageSettings): Record<string, Preset> {
   const advgen = {
     ...run,
     method: "advgen",
+    ...LITERAL_ADVGEN,
     ulBatchSize: 128,
-    entminWeight: 0,
-    alpha: 1,
-    lambda: 1,
     generator: "conv",
     gWidth: 64,
     gCode: 128,
     zDim: 16,
     gLr: 0.001,
-    gSteps: 1,
-    differentiated: true,
     gOutput: "normalized",
     gRadius: s.eps,
     gCenter: true,
     gKlWeight: "relative",
-    gWarmup: 0,
-    ema: 0,
-    reconReduction: "batchmean",
-    jointBatch: false,
-    consistency: "generator",
   };
   const where = `${s.source}; Conv-Large, no augmentation`;
   return {
