@@ -10,7 +10,7 @@ first batch, a VAT start d and our first losses and gradients). This script:
 
   python3 bench/torch_vat_mnist.py first DIR
   python3 bench/torch_vat_mnist.py train DIR --mnist DIR [--bn labelled|labelled+clean]
-      [--reestimate N] [--seed S] [--eps E] [--iterations T]
+      [--reestimate N] [--seed S] [--eps E] [--xi XI] [--iterations T]
 
 --bn says which passes move the batch-norm running statistics: vat_tf's (the labelled pass
 only) or also the clean unlabelled pass. --reestimate N re-estimates them before each
@@ -132,7 +132,7 @@ def idx(path):
 def train(args):
     m, model = load_ours(args.dir)
     cfg = dict(m["config"])
-    for k in ("eps", "iterations"):
+    for k in ("eps", "xi", "iterations"):
         if getattr(args, k) is not None:
             cfg[k] = getattr(args, k)
     torch.manual_seed(args.seed)
@@ -216,6 +216,7 @@ def main():
     t.add_argument("--reestimate", type=int, default=0)
     t.add_argument("--seed", type=int, default=1)
     t.add_argument("--eps", type=float)
+    t.add_argument("--xi", type=float)
     t.add_argument("--iterations", type=int)
     t.add_argument("--threads", type=int, default=1)
     args = p.parse_args()

@@ -3,21 +3,24 @@
  * pinned by a test that fails when the rule is broken: the encoder learns
  * from the reconstruction loss alone, the classifier step leaves G untouched,
  * the warm-up skips the classifier, and the passes through C on perturbed
- * or unlabelled inputs leave batch-norm running statistics alone.
+ * or unlabelled inputs leave batch-norm running statistics alone; and the
+ * leads' rules (dual ascent, the agreement loss, the latent shift, the EMA
+ * target, VAT's term beside G's).
  */
 import assert from "node:assert/strict";
-import { noGrad } from "../src/autograd/tape.ts";
+import { grad, noGrad } from "../src/autograd/tape.ts";
 import { scope } from "../src/autograd/tensor.ts";
 import { createCpuBackend } from "../src/backend/cpu.ts";
 import {
   AdvGen,
   type AdvGenOptions,
+  agreementLoss,
   copyState,
   LITERAL_ADVGEN,
   randomOfSameNorm,
 } from "../src/methods/advgen.ts";
 import type { Batch } from "../src/methods/method.ts";
-import { mlpGenerator } from "../src/models/generator.ts";
+import { type GeneratorOutput, mlpGenerator } from "../src/models/generator.ts";
 import { mlp } from "../src/models/mlp.ts";
 import { withFrozenBatchNormStats } from "../src/nn/layers.ts";
 import type { Module } from "../src/nn/module.ts";
@@ -31,21 +34,24 @@ const be = await createCpuBackend("f32");
 const OPTIONS: AdvGenOptions = LITERAL_ADVGEN;
 
 /** A classifier with batch norm, a generator, their Adams, and a batch; all from fixed seeds. */
-function game(options: Partial<AdvGenOptions> = {}) {
+function game(
+  options: Partial<AdvGenOptions> = {},
+  output: GeneratorOutput = { mode: "residual", center: false },
+) {
   const rng = new Rng(11);
   const classifier = mlp(be, rng.fork(), [2, 16, 16, 2], true);
-  const generator = mlpGenerator(be, rng.fork(), 2, [16], 4, {
-    zDim: 3,
-    output: { mode: "residual", center: false },
-  });
+  const generator = mlpGenerator(be, rng.fork(), 2, [16], 4, { zDim: 3, output });
   const method = new AdvGen(
     classifier,
     generator,
     new Adam(classifier.parameters(), { lr: 1e-2 }),
     new Adam(generator.parameters(), { lr: 1e-2 }),
     { ...OPTIONS, ...options },
-    null,
-    options.consistency === "random" ? new Rng(77) : null,
+    {
+      ...(options.consistency === "random" ? { controlRng: new Rng(77) } : {}),
+      ...((options.vatWeight ?? 0) > 0 ? { vatRng: new Rng(78) } : {}),
+      ...((options.ema ?? 0) > 0 ? { averaged: mlp(be, new Rng(79), [2, 16, 16, 2], true) } : {}),
+    },
   );
   const data = rng.fork();
   const batch: Batch = {
@@ -213,5 +219,104 @@ Deno.test("advgen rules: with --consistency random C's step ignores G's directio
         }),
       /random control/,
     );
+  });
+});
+
+Deno.test("advgen rules: the agreement loss has the gradient of -log(1 - agreement)", async () => {
+  const be64 = await createCpuBackend("f64");
+  scope(() => {
+    const rng = new Rng(3);
+    const a = ops.randn(be64, [5, 4], rng);
+    const b = ops.randn(be64, [5, 4], rng);
+    b.requiresGrad = true;
+    const [g] = grad(agreementLoss(a, b).loss, [b]);
+    // -mean_i log(1 - sum_k p_ik q_ik), on the host in float64.
+    const softmax = (row: number[]) => {
+      const m = Math.max(...row), e = row.map((v) => Math.exp(v - m));
+      const s = e.reduce((x, y) => x + y);
+      return e.map((v) => v / s);
+    };
+    const av = Array.from(a.toArray()), bv = Array.from(b.toArray());
+    const f = (bs: number[]) => {
+      let total = 0;
+      for (let i = 0; i < 5; i++) {
+        const p = softmax(av.slice(4 * i, 4 * i + 4)), q = softmax(bs.slice(4 * i, 4 * i + 4));
+        total -= Math.log(1 - p.reduce((s, v, k) => s + v * q[k], 0));
+      }
+      return total / 5;
+    };
+    const h = 1e-6, gv = g.toArray();
+    bv.forEach((_, j) => {
+      const up = [...bv], down = [...bv];
+      up[j] += h;
+      down[j] -= h;
+      assert(Math.abs((f(up) - f(down)) / (2 * h) - gv[j]) < 1e-7, `element ${j}`);
+    });
+  });
+});
+
+Deno.test("advgen rules: dual ascent moves lambda toward the reconstruction target, kept as state", () => {
+  scope(() => {
+    const lambdaAfter = (gRecTarget: number, steps: number) => {
+      const { method, batch } = game({ gRecTarget, lambdaLr: 0.05, lambda: 1 });
+      for (let i = 0; i < steps; i++) method.step(batch, i);
+      assert.deepEqual(method.modules.dual.namedBuffers().map(([n]) => n), ["lambda"]);
+      return method.dual!.value.toArray()[0];
+    };
+    // A residual G starts near x: L_rec is small, so a large target lowers lambda to 0 and stops;
+    // a target of almost 0 is below L_rec, so lambda grows.
+    assert.equal(lambdaAfter(100, 3), 0);
+    assert(lambdaAfter(1e-6, 3) > 1);
+    // Fixed lambda: no dual variable.
+    assert.equal(game().method.dual, null);
+  });
+});
+
+Deno.test("advgen rules: in latent mode the auto-encoder learns L_rec alone, the shift the attack", () => {
+  scope(() => {
+    const output: GeneratorOutput = { mode: "latent", center: false, radius: 0.5, shift: 0.3 };
+    const a = game({ alpha: 1 }, output), b = game({ alpha: 50 }, output);
+    a.method.step(a.batch, 0);
+    b.method.step(b.batch, 0);
+    assert.deepEqual(params(a.generator.encoder), params(b.generator.encoder));
+    assert.deepEqual(params(a.generator.decoder), params(b.generator.decoder));
+    assert.notDeepEqual(params(a.generator.shift!), params(b.generator.shift!));
+    // The step has the radius, per sample.
+    const x = a.batch.xul!;
+    const step = noGrad(() => ops.sub(a.generator.forward(x), x)).toArray();
+    for (let i = 0; i < x.shape[0]; i++) {
+      assert(Math.abs(Math.hypot(step[2 * i], step[2 * i + 1]) - 0.5) < 1e-5);
+    }
+  });
+});
+
+Deno.test("advgen rules: G's EMA target needs the moving average, and changes G's step", () => {
+  scope(() => {
+    const { classifier, generator, method } = game();
+    assert.throws(
+      () =>
+        new AdvGen(classifier, generator, method.optC, method.optG, {
+          ...OPTIONS,
+          gTarget: "ema",
+        }),
+      /moving average/,
+    );
+    // In a step C moves first, then the average, then G: the two games' Cs are still the same,
+    // their Gs are not (one attacked C's prediction, the other the average's).
+    const a = game({ ema: 0.5 }), b = game({ ema: 0.5, gTarget: "ema" });
+    a.method.step(a.batch, 0);
+    b.method.step(b.batch, 0);
+    assert.deepEqual(params(a.classifier), params(b.classifier));
+    assert.notDeepEqual(params(a.generator), params(b.generator));
+  });
+});
+
+Deno.test("advgen rules: VAT's term beside G's reaches C's step and is reported", () => {
+  scope(() => {
+    const a = game(), b = game({ vatWeight: 1, vatEps: 0.5 });
+    const ma = a.method.step(a.batch, 0), mb = b.method.step(b.batch, 0);
+    assert(!("vat" in ma) && "vat" in mb);
+    assert.notDeepEqual(params(a.classifier), params(b.classifier));
+    assert.deepEqual(Object.keys(b.method.rngs), ["generator", "vat"]);
   });
 });

@@ -77,11 +77,11 @@ Deno.test("train: an option that does not apply to the run is one line and exit 
     [["--method", "vat", "--lambda", "2"], /--lambda: it applies to --method advgen, not vat/],
     [
       ["--g-output", "free", "--g-center"],
-      /--g-center: it applies to --g-output residual, bounded or normalized, not free/,
+      /--g-center: it applies to --g-output residual, bounded, normalized or latent, not free/,
     ],
     [
       ["--g-radius", "1", "--g-output", "bounded", "--g-bound", "1"],
-      /--g-radius: it applies to --g-output normalized, not bounded/,
+      /--g-radius: it applies to --g-output normalized or latent, not bounded/,
     ],
     [
       ["--dataset", "mnist", "--noise", "0.1"],

@@ -9,6 +9,7 @@ import { Supervised } from "../methods/supervised.ts";
 import { Vat } from "../methods/vat.ts";
 import type { GeneratorOptions, GeneratorOutput } from "../models/generator.ts";
 import type { RunConfig } from "./config.ts";
+import { UserError } from "../util/errors.ts";
 import { GENERATORS } from "./models.ts";
 import type { MethodEntry } from "./registry.ts";
 import type { OptionNode } from "./tree.ts";
@@ -30,6 +31,15 @@ const gCenter: OptionNode = {
   kind: "bool",
   group: "stabiliser",
   help: "subtract the batch mean of the decoder's output from each step",
+};
+
+/** Sub-option of the generator output modes that scale each step to a fixed norm. */
+const gRadius: OptionNode = {
+  kind: "number",
+  min: 0,
+  max: 1e6,
+  group: "stabiliser",
+  help: "L2 norm of each sample's step (VAT's eps)",
 };
 
 /** The generator's output modes: the paper's free output, and the stabilisers we tried. */
@@ -56,13 +66,20 @@ const gOutput: OptionNode = {
     normalized: {
       group: "stabiliser",
       help: "x + g-radius * the decoder's output scaled to unit L2 norm per sample",
+      options: { gRadius, gCenter },
+    },
+    latent: {
+      group: "stabiliser",
+      help:
+        "x + g-radius * the unit change dec(c + shift) - dec(c) that a learned shift of the code c makes; the auto-encoder learns L_rec alone (the paper's latent space, taken literally)",
       options: {
-        gRadius: {
+        gRadius,
+        gShift: {
           kind: "number",
           min: 0,
           max: 1e6,
           group: "stabiliser",
-          help: "L2 norm of each sample's step (VAT's eps)",
+          help: "L2 norm of the code's shift, as a fraction of the code's own norm",
         },
         gCenter,
       },
@@ -79,6 +96,13 @@ export function generatorOptions(cfg: RunConfig): GeneratorOptions {
     ? { mode, center: cfg.bool("gCenter") }
     : mode === "bounded"
     ? { mode, center: cfg.bool("gCenter"), bound: cfg.number("gBound") }
+    : mode === "latent"
+    ? {
+      mode,
+      center: cfg.bool("gCenter"),
+      radius: cfg.number("gRadius"),
+      shift: cfg.number("gShift"),
+    }
     : { mode, center: cfg.bool("gCenter"), radius: cfg.number("gRadius") };
   return { zDim: cfg.number("zDim"), output };
 }
@@ -199,6 +223,57 @@ export const METHODS: Record<string, MethodEntry> = {
           },
         },
       },
+      gAdvLoss: {
+        kind: "choice",
+        group: "stabiliser",
+        help: "G's adversarial loss",
+        alternatives: {
+          kl: { help: "maximise the KL, weighed by --g-kl-weight (the paper)" },
+          agreement: {
+            group: "stabiliser",
+            help:
+              "minimise -log(1 - sum_k C(x)_k C(G(x, z))_k): non-saturating where C is confident",
+          },
+        },
+      },
+      gRecTarget: {
+        kind: "number",
+        min: 0,
+        max: 1e6,
+        group: "stabiliser",
+        help:
+          "0: lambda fixed; else lambda (from --lambda) follows dual ascent so that E||x - G(x, z)||^2 tracks this squared",
+      },
+      lambdaLr: {
+        kind: "number",
+        min: 0,
+        max: 1e6,
+        group: "stabiliser",
+        help: "step of lambda's dual ascent (with --g-rec-target)",
+      },
+      gTarget: {
+        kind: "choice",
+        group: "stabiliser",
+        help: "G's target on x",
+        alternatives: {
+          classifier: { help: "C's own prediction (the paper)" },
+          ema: { group: "stabiliser", help: "the prediction of the moving average of C (--ema)" },
+        },
+      },
+      vatWeight: {
+        kind: "number",
+        min: 0,
+        max: 1e6,
+        group: "stabiliser",
+        help: "weight of VAT's term in C's loss beside G's (0: off; G and VAT together)",
+      },
+      vatEps: {
+        kind: "number",
+        min: 0,
+        max: 1e6,
+        group: "stabiliser",
+        help: "radius of that VAT term",
+      },
       reconReduction: {
         kind: "choice",
         group: "ablation",
@@ -219,6 +294,10 @@ export const METHODS: Record<string, MethodEntry> = {
       const ema = cfg.number("ema");
       const averaged = ema > 0 ? ctx.classifier() : null;
       const consistency = cfg.string("consistency") as "generator" | "random";
+      const vatWeight = cfg.number("vatWeight");
+      if (cfg.string("gTarget") === "ema" && !(ema > 0)) {
+        throw new UserError("Cannot use --g-target ema: --ema is 0, so C has no moving average");
+      }
       return new AdvGen(
         classifier,
         generator,
@@ -236,9 +315,19 @@ export const METHODS: Record<string, MethodEntry> = {
           gKlWeight: cfg.string("gKlWeight") as "mean" | "relative",
           jointBatch: cfg.bool("jointBatch"),
           consistency,
+          gAdvLoss: cfg.string("gAdvLoss") as "kl" | "agreement",
+          gRecTarget: cfg.number("gRecTarget"),
+          lambdaLr: cfg.number("lambdaLr"),
+          gTarget: cfg.string("gTarget") as "classifier" | "ema",
+          vatWeight,
+          vatEps: cfg.number("vatEps"),
         },
-        averaged,
-        consistency === "random" ? ctx.rng.fork() : null,
+        {
+          ...(averaged ? { averaged } : {}),
+          // Forked only when used, so every other run draws the streams it drew before.
+          ...(consistency === "random" ? { controlRng: ctx.rng.fork() } : {}),
+          ...(vatWeight > 0 ? { vatRng: ctx.rng.fork() } : {}),
+        },
       );
     },
   },
