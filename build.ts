@@ -99,6 +99,29 @@ function findOpenBlasInclude(): string {
   return inc;
 }
 
+/**
+ * oneDNN (Debian's libdnnl-dev), which the float32 library's convolutions run
+ * on; DNNL_INCLUDE (the folder of dnnl.h) and DNNL_LIB (colon-separated
+ * library folders) point elsewhere, as scripts/gpu-check.sh does with the
+ * packages it carries. Float64 builds keep im2col: oneDNN has no doubles.
+ */
+function dnnlOverride(): { include?: string; libs: string[] } {
+  const include = Deno.env.get("DNNL_INCLUDE") || undefined;
+  const libs = (Deno.env.get("DNNL_LIB") ?? "").split(":").filter((d) => d);
+  return { include, libs };
+}
+
+const DNNL_INCLUDES = ["/usr/include", "/usr/local/include"];
+
+/** The folder of dnnl.h, or "" where there is none (the build then says what to install). */
+function dnnlInclude(): string {
+  const own = dnnlOverride().include;
+  return [...(own ? [own] : []), ...DNNL_INCLUDES].find((d) => exists(`${d}/dnnl.h`)) ?? "";
+}
+
+const DNNL_MISSING =
+  "Cannot build the native kernels: oneDNN not found (dnnl.h and libdnnl; install Debian's libdnnl-dev: apt-get install -y libdnnl-dev)";
+
 function sources(): string[] {
   return [...Deno.readDirSync(NATIVE_DIR)]
     .filter((e) => e.isFile && /\.(c|h)$/.test(e.name))
@@ -124,6 +147,7 @@ function compileArgs(
   sanitize: boolean,
 ): string[] {
   const cfiles = sources().filter((f) => f.endsWith(".c"));
+  const dnnl = precision === "f32";
   return [
     "-O3",
     ...(sanitize ? SANITIZE_FLAGS : []),
@@ -139,6 +163,7 @@ function compileArgs(
     "-Wextra",
     "-Werror=implicit-function-declaration",
     ...(precision === "f64" ? ["-DADV_DOUBLE"] : []),
+    ...(dnnl ? ["-DADV_DNNL", `-I${dnnlInclude()}`] : []),
     `-I${include}`,
     `-I${NATIVE_DIR}`,
     ...cfiles,
@@ -147,6 +172,8 @@ function compileArgs(
     // A kernel declared in the ABI but missing would otherwise only fail at dlopen.
     "-Wl,--no-undefined",
     ...openBlasOverride().libs.flatMap((d) => [`-L${d}`, `-Wl,-rpath,${d}`]),
+    ...(dnnl ? dnnlOverride().libs.flatMap((d) => [`-L${d}`, `-Wl,-rpath,${d}`]) : []),
+    ...(dnnl ? ["-ldnnl"] : []),
     "-lopenblas",
     "-lm",
   ];
@@ -187,6 +214,7 @@ async function buildCpuLibrary(
   if (!force && await matches(`cpu-${precision}`, recipe)) return false;
   const cc = await findCompiler();
   const include = findOpenBlasInclude();
+  if (precision === "f32" && !dnnlInclude()) throw new SetupError(DNNL_MISSING);
   Deno.mkdirSync(BUILD_DIR, { recursive: true });
   const lib = cpuLibraryPath(precision);
   // Compile to a temporary name and rename, so a failed build never replaces a good library.
@@ -196,6 +224,7 @@ async function buildCpuLibrary(
     try {
       Deno.removeSync(tmp);
     } catch { /* nothing was written */ }
+    if (/cannot find -ldnnl/.test(r.out)) throw new SetupError(DNNL_MISSING);
     if (/cannot find -lopenblas/.test(r.out)) {
       throw new SetupError(
         "Cannot link the native kernels: libopenblas not found (install Debian's libopenblas-dev: apt-get install -y libopenblas-dev)",

@@ -16,6 +16,21 @@ int adv_check_conv_geometry(const char *fn, int n, int c, int h, int wd, int k,
                             int kh, int kw, int sh, int sw, int ph, int pw,
                             int oh, int ow);
 
+/* Convolutions through oneDNN (conv_dnnl.c, float32 builds with ADV_DNNL):
+ * pass is one of the three below; in0, in1 and out are the pass's tensors in
+ * the order of conv.c's kernels (forward: x, w -> y; backward data: dy, w ->
+ * dx; backward weights: x, dy -> dw), out added to when accumulate. Returns 0,
+ * 1 on an error recorded for fn, or ADV_DNNL_DECLINED when oneDNN has no
+ * kernel for the geometry (conv.c then runs im2col). */
+#define ADV_CONV_FORWARD 0
+#define ADV_CONV_BACKWARD_DATA 1
+#define ADV_CONV_BACKWARD_WEIGHTS 2
+#define ADV_DNNL_DECLINED 2
+int adv_dnnl_conv2d(const char *fn, int pass, const real *in0, const real *in1,
+                    real *out, int accumulate, int n, int c, int h, int wd,
+                    int k, int kh, int kw, int sh, int sw, int ph, int pw,
+                    int oh, int ow);
+
 /* Checks the geometry of a pooling window (native/shared.c): as for a
  * convolution without output channels, and padding below the kernel size so
  * that every window holds a real element. */

@@ -252,6 +252,11 @@ int adv_conv2d_forward(const real *x, const real *w, real *y, int n, int c,
   if (adv_check_conv2d_forward(__func__, x, w, y, n, c, h, wd, k, kh, kw, sh,
                                sw, ph, pw, oh, ow))
     return 1;
+#ifdef ADV_DNNL
+  int via = adv_dnnl_conv2d(__func__, ADV_CONV_FORWARD, x, w, y, 0, n, c, h, wd,
+                            k, kh, kw, sh, sw, ph, pw, oh, ow);
+  if (via != ADV_DNNL_DECLINED) return via;
+#endif
   Conv s;
   conv_setup(&s, n, c, h, wd, k, kh, kw, sh, sw, ph, pw, oh, ow);
   int nt = conv_threads(&s);
@@ -319,6 +324,12 @@ int adv_conv2d_backward_data(const real *dy, const real *w, real *dx, int n,
   if (adv_check_conv2d_backward_data(__func__, dy, w, dx, n, c, h, wd, k, kh,
                                      kw, sh, sw, ph, pw, oh, ow))
     return 1;
+#ifdef ADV_DNNL
+  int via = adv_dnnl_conv2d(__func__, ADV_CONV_BACKWARD_DATA, dy, w, dx,
+                            accumulate, n, c, h, wd, k, kh, kw, sh, sw, ph, pw,
+                            oh, ow);
+  if (via != ADV_DNNL_DECLINED) return via;
+#endif
   Conv s;
   conv_setup(&s, n, c, h, wd, k, kh, kw, sh, sw, ph, pw, oh, ow);
   int nt = conv_threads(&s);
@@ -389,6 +400,12 @@ int adv_conv2d_backward_filter(const real *x, const real *dy, real *dw, int n,
   if (adv_check_conv2d_backward_filter(__func__, x, dy, dw, n, c, h, wd, k, kh,
                                        kw, sh, sw, ph, pw, oh, ow))
     return 1;
+#ifdef ADV_DNNL
+  int via = adv_dnnl_conv2d(__func__, ADV_CONV_BACKWARD_WEIGHTS, x, dy, dw,
+                            accumulate, n, c, h, wd, k, kh, kw, sh, sw, ph, pw,
+                            oh, ow);
+  if (via != ADV_DNNL_DECLINED) return via;
+#endif
   Conv s;
   conv_setup(&s, n, c, h, wd, k, kh, kw, sh, sw, ph, pw, oh, ow);
   int nt = conv_threads(&s);

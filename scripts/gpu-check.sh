@@ -8,7 +8,8 @@
 # What it needs beside the checkout (see ../shared/gpu-machine.md):
 #   .carry/deno.xz      the Deno binary, xz-compressed (when deno is not on PATH)
 #   .carry/data/mnist/  the four MNIST IDX .gz files
-#   .carry/debs/        Debian's OpenBLAS packages, unpacked there only if the machine lacks OpenBLAS
+#   .carry/debs/        Debian's OpenBLAS and oneDNN packages, unpacked there only if the machine
+#                       lacks them
 # Results (logs, JSON, the table) go to $OUT when set, else to runs/gpu-check.
 #
 # Prepare here:  scripts/gpu-check.sh --prepare
@@ -25,6 +26,8 @@ if [ "${1:-}" = "--prepare" ]; then
   mkdir -p .carry/debs
   (cd .carry/debs && apt-get download libopenblas0-pthread libopenblas-pthread-dev libgfortran5 \
     libquadmath0 2>/dev/null)
+  # oneDNN (the float32 CPU library's convolutions) and the OpenCL loader it links
+  (cd .carry/debs && apt-get download libdnnl2 libdnnl-dev ocl-icd-libopencl1 2>/dev/null)
   du -sh .carry
   exit 0
 fi
@@ -61,6 +64,15 @@ if ! ls /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h /usr/include/open
   export OPENBLAS_LIB="$ROOT/.carry/root/usr/lib/x86_64-linux-gnu/openblas-pthread:$ROOT/.carry/root/usr/lib/x86_64-linux-gnu"
   export LD_LIBRARY_PATH="$OPENBLAS_LIB:$LD_LIBRARY_PATH"
   echo "OpenBLAS: from .carry/debs"
+fi
+# The same for oneDNN.
+if ! ls /usr/include/dnnl.h /usr/local/include/dnnl.h >/dev/null 2>&1 &&
+  ls .carry/debs/libdnnl*.deb >/dev/null 2>&1; then
+  for f in .carry/debs/libdnnl*.deb .carry/debs/ocl-icd*.deb; do dpkg -x "$f" .carry/root; done
+  export DNNL_INCLUDE="$ROOT/.carry/root/usr/include"
+  export DNNL_LIB="$ROOT/.carry/root/usr/lib/x86_64-linux-gnu"
+  export LD_LIBRARY_PATH="$DNNL_LIB:$LD_LIBRARY_PATH"
+  echo "oneDNN: from .carry/debs"
 fi
 
 GPU=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -1)
