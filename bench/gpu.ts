@@ -11,12 +11,16 @@
  *   supervised  one step on the labelled batch alone.
  *
  * CIFAR-10-shaped random data, 32 labelled + 128 unlabelled per iteration
- * (--small: 4 + 8, for a CPU smoke run). Each iteration ends with the
+ * (--small: 4 + 8, for a CPU smoke run). With --model mnist the three
+ * iterations are those of the presets mnist-advgen (VAT's MLP, the 16-wide
+ * conv G with its normalized, centred step, relative KL), mnist-vat and
+ * mnist-supervised, built as a run builds them, on MNIST-shaped random data,
+ * 100 labelled + 250 unlabelled. Each iteration ends with the
  * backend's synchronize(); the number is the median after warm-up.
  *
  * Flags:
  *   --backend cuda|cpu|auto  the backend (default cuda)
- *   --model conv-large|conv-small  the classifier (default conv-large)
+ *   --model conv-large|conv-small|mnist  the classifier (default conv-large)
  *   --quick                  few repetitions (a smoke run)
  *   --small                  4 labelled + 8 unlabelled
  *   --reps N, --warmup N     repetitions timed / untimed
@@ -39,6 +43,10 @@ import { AdvGen, LITERAL_ADVGEN } from "../src/methods/advgen.ts";
 import { Supervised } from "../src/methods/supervised.ts";
 import { Vat } from "../src/methods/vat.ts";
 import type { Batch, Method } from "../src/methods/method.ts";
+import type { Module } from "../src/nn/module.ts";
+import { BUILTIN } from "../src/registry/mod.ts";
+import { resolveRun } from "../src/registry/resolve.ts";
+import { buildMethod } from "../src/registry/setup.ts";
 import { UserError } from "../src/util/errors.ts";
 import type { OptionSpec } from "../src/util/options.ts";
 import { helpText, parseFlags } from "../src/cli/args.ts";
@@ -52,9 +60,10 @@ const OPTIONS: Record<string, OptionSpec> = {
   },
   model: {
     kind: "choice",
-    choices: ["conv-large", "conv-small"],
+    choices: ["conv-large", "conv-small", "mnist"],
     default: "conv-large",
-    help: "the classifier: VAT's Conv-Large or Conv-Small (CIFAR-10 widths)",
+    help:
+      "the classifier: VAT's Conv-Large or Conv-Small (CIFAR-10 widths), or the MNIST presets (VAT's MLP)",
   },
   quick: { kind: "bool", default: false, help: "few repetitions (a smoke run)" },
   small: { kind: "bool", default: false, help: "4 labelled + 8 unlabelled" },
@@ -89,7 +98,7 @@ if (parsed.help) {
 }
 const flags = parsed.values as {
   backend: BackendKind;
-  model: "conv-large" | "conv-small";
+  model: "conv-large" | "conv-small" | "mnist";
   quick: boolean;
   small: boolean;
   reps?: number;
@@ -108,7 +117,8 @@ try {
   Deno.exit(2);
 }
 const onGpu = be.name !== "cpu";
-const [nl, nul] = flags.small ? [4, 8] : [32, 128];
+const mnist = flags.model === "mnist";
+const [nl, nul] = flags.small ? [4, 8] : mnist ? [100, 250] : [32, 128];
 const warmup = flags.warmup ?? (flags.quick ? (onGpu ? 3 : 1) : 5);
 const reps = flags.reps ?? (flags.quick ? (onGpu ? 5 : 2) : 30);
 
@@ -126,61 +136,62 @@ function medianMs(method: Method, batch: Batch): number {
   return times[Math.floor(times.length / 2)];
 }
 
+/** The three methods' iterations in milliseconds, each built, timed and freed in turn. */
+function timeMethods(batch: Batch, make: (kind: "advgen" | "vat" | "supervised") => Method) {
+  const out: Record<string, number> = {};
+  for (const kind of ["advgen", "vat", "supervised"] as const) {
+    const method = make(kind);
+    out[kind] = medianMs(method, batch);
+    for (const m of Object.values(method.modules)) m.dispose();
+  }
+  return out as Record<"advgen" | "vat" | "supervised", number>;
+}
+
 const rng = new Rng(0);
 const data = rng.fork();
+const image = mnist ? [1, 28, 28] : [3, 32, 32];
 const batch: Batch = {
-  xl: ops.randn(be, [nl, 3, 32, 32], data),
+  xl: ops.randn(be, [nl, ...image], data),
   yl: Tensor.from(be, Array.from({ length: nl }, (_, i) => i % 10), [nl]),
-  xul: ops.randn(be, [nul, 3, 32, 32], data),
+  xul: ops.randn(be, [nul, ...image], data),
 };
-const cifar = { inChannels: 3, classes: 10 };
-const classifier = () =>
-  flags.model === "conv-small"
-    ? convSmall(be, rng.fork(), cifar)
-    : convLarge(be, rng.fork(), cifar);
-const modelName = flags.model === "conv-small" ? "Conv-Small" : "Conv-Large";
+const modelName = mnist
+  ? "MNIST presets (VAT's MLP; mnist-advgen's conv G)"
+  : flags.model === "conv-small"
+  ? "Conv-Small"
+  : "Conv-Large";
 
-// (a) The paper's method: one C step and one G step.
-let advgenMs: number;
-{
-  const c = classifier();
-  const g = convGenerator(be, rng.fork(), [3, 32, 32], 32, 64, {
-    zDim: 16,
-    output: { mode: "bounded", bound: 0.3, center: false },
+const ms = mnist
+  ? timeMethods(batch, (kind) => {
+    // Each preset as a run resolves and builds it.
+    const cfg = resolveRun(BUILTIN, { preset: `mnist-${kind}`, flags: {} });
+    const root = new Rng(1);
+    return buildMethod(be, BUILTIN, cfg, { shape: image, classes: 10 }, root, root.fork());
+  })
+  : timeMethods(batch, (kind) => {
+    const cifar = { inChannels: 3, classes: 10 };
+    const c = flags.model === "conv-small"
+      ? convSmall(be, rng.fork(), cifar)
+      : convLarge(be, rng.fork(), cifar);
+    const adam = (m: Module) => new Adam(m.parameters(), { lr: 1e-3 });
+    if (kind === "supervised") return new Supervised(c, adam(c));
+    if (kind === "vat") {
+      return new Vat(c, adam(c), rng.fork(), {
+        eps: 8.0,
+        xi: 1e-6,
+        iterations: 1,
+        beta: 1,
+        entminWeight: 0,
+      });
+    }
+    // The paper's method: one C step and one G step.
+    const g = convGenerator(be, rng.fork(), [3, 32, 32], 32, 64, {
+      zDim: 16,
+      output: { mode: "bounded", bound: 0.3, center: false },
+    });
+    return new AdvGen(c, g, adam(c), adam(g), LITERAL_ADVGEN);
   });
-  const method = new AdvGen(
-    c,
-    g,
-    new Adam(c.parameters(), { lr: 1e-3 }),
-    new Adam(g.parameters(), { lr: 1e-3 }),
-    LITERAL_ADVGEN,
-  );
-  advgenMs = medianMs(method, batch);
-  c.dispose();
-  g.dispose();
-}
-
-// (b) VAT with the same classifier and batch.
-let vatMs: number;
-{
-  const c = classifier();
-  const method = new Vat(c, new Adam(c.parameters(), { lr: 1e-3 }), rng.fork(), {
-    eps: 8.0,
-    xi: 1e-6,
-    iterations: 1,
-    beta: 1,
-    entminWeight: 0,
-  });
-  vatMs = medianMs(method, batch);
-  c.dispose();
-}
-// (c) Labels alone, the same classifier.
-let supervisedMs: number;
-{
-  const c = classifier();
-  supervisedMs = medianMs(new Supervised(c, new Adam(c.parameters(), { lr: 1e-3 })), batch);
-  c.dispose();
-}
+const [advgenMs, vatMs, supervisedMs] = [ms.advgen, ms.vat, ms.supervised];
 for (const t of Object.values(batch)) t.dispose();
 
 /** What bench/torch_gpu_reference.py prints on its last line. */

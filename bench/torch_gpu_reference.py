@@ -15,7 +15,10 @@ The same work as ours, op for op where PyTorch allows:
 
 C is VAT's Conv-Large (src/models/convnet.ts), G the conv encoder-decoder of
 src/models/generator.ts (convGenerator: width 32, code 64, z 16, bounded
-output x + 0.3 tanh(.)). Each iteration returns its metrics as detached
+output x + 0.3 tanh(.)). With --model mnist, as the presets mnist-advgen and
+mnist-vat: C is VAT's MLP, G is 16 wide for 1 x 28 x 28 images with the step
+centred over the batch and scaled to L2 norm 2 per sample, G weighs each
+sample's KL by 1 / (its KL + the mean KL) held constant, and VAT's eps is 2. Each iteration returns its metrics as detached
 tensors, read later, as ours does (our loop reads them only when it logs), so
 neither side waits for the GPU inside an iteration.
 
@@ -35,6 +38,8 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from torch_reference import vat_mlp
 
 ALPHA, LAMBDA = 1.0, 1.0
 EPS, XI = 8.0, 1e-6
@@ -69,9 +74,11 @@ def conv_large(classes=10, stages=(128, 256), head=(512, 256, 128)):
 class Generator(nn.Module):
     """convGenerator of src/models/generator.ts for c x h x w images, bounded output."""
 
-    def __init__(self, c=3, h=32, w=32, width=G_WIDTH, code=G_CODE, z_dim=G_Z, bound=G_BOUND):
+    def __init__(self, c=3, h=32, w=32, width=G_WIDTH, code=G_CODE, z_dim=G_Z, bound=G_BOUND,
+                 radius=None):
         super().__init__()
-        self.z_dim, self.bound = z_dim, bound
+        # radius: the normalized output (centred, L2 norm radius per sample) instead of bounded
+        self.z_dim, self.bound, self.radius = z_dim, bound, radius
         h4, w4 = h // 4, w // 4
         flat = 2 * width * h4 * w4
         self.encoder = nn.Sequential(
@@ -96,12 +103,25 @@ class Generator(nn.Module):
     def forward(self, x):
         z = torch.randn(x.shape[0], self.z_dim, device=x.device)
         step = self.decoder(torch.cat([self.encoder(x), z], 1)).view_as(x)
+        if self.radius is not None:
+            step = step - step.mean(0, keepdim=True)
+            norm = torch.sqrt(1e-12 + (step.flatten(1) ** 2).sum(1)).view(-1, *([1] * (x.dim() - 1)))
+            return x + self.radius * step / norm
         return x + self.bound * torch.tanh(step)
 
 
 def kl(p_logit, q_logit):
     p = F.softmax(p_logit, dim=1)
     return (p * (F.log_softmax(p_logit, dim=1) - F.log_softmax(q_logit, dim=1))).sum(1).mean()
+
+
+def relative_kl(p_logit, q_logit):
+    """Each sample's KL over (its own + the batch mean), the weights held constant (ours)."""
+    p = F.softmax(p_logit, dim=1)
+    rows = (p * (F.log_softmax(p_logit, dim=1) - F.log_softmax(q_logit, dim=1))).sum(1)
+    with torch.no_grad():
+        weights = 1 / (rows.clamp(min=0) + rows.mean() + 1e-30)
+    return (rows * weights).mean()
 
 
 def unit(d):
@@ -127,7 +147,7 @@ class FrozenStats:
             bn.momentum = m
 
 
-def advgen_iteration(c, g, opt_c, opt_g, xl, yl, xul):
+def advgen_iteration(c, g, opt_c, opt_g, xl, yl, xul, g_kl=kl):
     frozen = FrozenStats(c)
     # C step, G fixed.
     opt_c.zero_grad(set_to_none=True)
@@ -148,7 +168,7 @@ def advgen_iteration(c, g, opt_c, opt_g, xl, yl, xul):
     with torch.no_grad(), frozen:
         target = c(xul)
     with frozen:
-        g_adv = kl(target, c(xg))
+        g_adv = g_kl(target, c(xg))
     objective = -ALPHA * g_adv + LAMBDA * rec
     dec, enc = list(g.decoder.parameters()), list(g.encoder.parameters())
     for p, gr in zip(dec, torch.autograd.grad(objective, dec, retain_graph=True)):
@@ -160,7 +180,7 @@ def advgen_iteration(c, g, opt_c, opt_g, xl, yl, xul):
     return metrics
 
 
-def vat_iteration(c, opt, xl, yl, xul):
+def vat_iteration(c, opt, xl, yl, xul, eps=EPS):
     frozen = FrozenStats(c)
     opt.zero_grad(set_to_none=True)
     nll = F.cross_entropy(c(xl), yl)
@@ -169,7 +189,7 @@ def vat_iteration(c, opt, xl, yl, xul):
     with frozen:
         probe = (XI * unit(torch.randn_like(xul))).requires_grad_()
         d, = torch.autograd.grad(kl(target, c(xul + probe)), [probe])
-        r_adv = EPS * unit(d)
+        r_adv = eps * unit(d)
         vat = kl(target, c(xul + r_adv))
     (nll + vat).backward()
     opt.step()
@@ -210,7 +230,7 @@ def median_ms(fn, device, warmup, reps):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cuda")
-    ap.add_argument("--model", choices=["conv-large", "conv-small"], default="conv-large")
+    ap.add_argument("--model", choices=["conv-large", "conv-small", "mnist"], default="conv-large")
     ap.add_argument("--labelled", type=int, default=32)
     ap.add_argument("--unlabelled", type=int, default=128)
     ap.add_argument("--warmup", type=int, default=5)
@@ -233,25 +253,32 @@ def main():
             torch.backends.cuda.matmul.allow_tf32 = False
     torch.manual_seed(args.seed)
 
-    xl = torch.randn(args.labelled, 3, 32, 32, device=device)
+    mnist = args.model == "mnist"
+    image = (1, 28, 28) if mnist else (3, 32, 32)
+    xl = torch.randn(args.labelled, *image, device=device)
     yl = (torch.arange(args.labelled, device=device) % 10).long()
-    xul = torch.randn(args.unlabelled, 3, 32, 32, device=device)
+    xul = torch.randn(args.unlabelled, *image, device=device)
 
     def classifier():
+        if mnist:
+            return nn.Sequential(nn.Flatten(), vat_mlp()).to(device).train()
         if args.model == "conv-small":
             return conv_large(stages=(96, 192), head=(192, 192, 192)).to(device).train()
         return conv_large().to(device).train()
 
     c = classifier()
-    g = Generator().to(device).train()
+    g = (Generator(1, 28, 28, width=16, radius=2.0) if mnist else Generator()).to(device).train()
     opt_c = torch.optim.Adam(c.parameters(), lr=1e-3)
     opt_g = torch.optim.Adam(g.parameters(), lr=1e-3)
-    advgen_ms = median_ms(lambda: advgen_iteration(c, g, opt_c, opt_g, xl, yl, xul),
+    g_kl = relative_kl if mnist else kl
+    advgen_ms = median_ms(lambda: advgen_iteration(c, g, opt_c, opt_g, xl, yl, xul, g_kl),
                           device, args.warmup, args.reps)
 
     c = classifier()
     opt = torch.optim.Adam(c.parameters(), lr=1e-3)
-    vat_ms = median_ms(lambda: vat_iteration(c, opt, xl, yl, xul), device, args.warmup, args.reps)
+    eps = 2.0 if mnist else EPS
+    vat_ms = median_ms(lambda: vat_iteration(c, opt, xl, yl, xul, eps), device, args.warmup,
+                       args.reps)
 
     c = classifier()
     opt = torch.optim.Adam(c.parameters(), lr=1e-3)

@@ -15,7 +15,8 @@ import { UserError } from "../util/errors.ts";
 import { flagOf } from "../util/options.ts";
 import { Rng } from "../ops/random.ts";
 import type { RunConfig } from "./config.ts";
-import type { Experiment, Registry } from "./registry.ts";
+import type { Method } from "../methods/method.ts";
+import type { Experiment, LoadedData, Registry } from "./registry.ts";
 
 /** Adam with VAT's schedule: constant, then from --lr-decay-start linearly to 0, beta1 switched. */
 function scheduledAdam(params: Tensor[], lr: number, cfg: RunConfig): Adam {
@@ -51,7 +52,6 @@ function checkBatchNorm(modules: Record<string, Module>, cfg: RunConfig, unlabel
 export async function setup(backend: Backend, reg: Registry, cfg: RunConfig): Promise<Experiment> {
   const dataset = reg.datasets[cfg.string("dataset")];
   const method = reg.methods[cfg.string("method")];
-  const model = reg.models[cfg.string("model")];
   const root = new Rng(cfg.number("seed"));
   const init = root.fork();
   const data = await dataset.load({
@@ -60,21 +60,41 @@ export async function setup(backend: Backend, reg: Registry, cfg: RunConfig): Pr
     rng: root.fork(),
     unlabelledBatch: method.unlabelled ? cfg.number("ulBatchSize") : 0,
   });
-  const genRng = root.fork();
   try {
-    const built = method.build({
-      backend,
-      cfg,
-      rng: root,
-      classifier: () => model.build(backend, init, data, cfg),
-      generator: (options) =>
-        reg.generators[cfg.string("generator")].build(backend, genRng, data.shape, options, cfg),
-      adam: (params, lr) => scheduledAdam(params, lr, cfg),
-    });
-    checkBatchNorm(built.modules, cfg, method.unlabelled);
+    const built = buildMethod(backend, reg, cfg, data, root, init);
     return { method: built, data: data.source, dataset };
   } catch (e) {
     data.source.close?.();
     throw e;
   }
+}
+
+/**
+ * The run's method, its classifier and generator built for data of the given
+ * shape: what setup does once the data is loaded, and what a benchmark does
+ * with random data of the real shape. `init` is the classifier's stream and
+ * `root` the run's (setup forks the generator's and the method's from it).
+ */
+export function buildMethod(
+  backend: Backend,
+  reg: Registry,
+  cfg: RunConfig,
+  data: Omit<LoadedData, "source">,
+  root: Rng,
+  init: Rng,
+): Method {
+  const model = reg.models[cfg.string("model")];
+  const method = reg.methods[cfg.string("method")];
+  const genRng = root.fork();
+  const built = method.build({
+    backend,
+    cfg,
+    rng: root,
+    classifier: () => model.build(backend, init, data, cfg),
+    generator: (options) =>
+      reg.generators[cfg.string("generator")].build(backend, genRng, data.shape, options, cfg),
+    adam: (params, lr) => scheduledAdam(params, lr, cfg),
+  });
+  checkBatchNorm(built.modules, cfg, method.unlabelled);
+  return built;
 }
