@@ -172,6 +172,16 @@ ADV_API int adv_set_num_threads(int n) {
 
 ADV_API int adv_get_num_threads(void) { return 1; }
 
+/* bfloat16 convolutions and GEMMs are not built for CUDA yet. */
+ADV_API int adv_set_precision(int bf16) {
+  if (bf16 != 0 && bf16 != 1)
+    return adv_fail(__func__, "precision must be 0 (fp32) or 1 (bf16), got %d", bf16);
+  if (bf16) return adv_fail(__func__, "the CUDA library has no bf16 kernels yet");
+  return 0;
+}
+
+ADV_API int adv_cpu_isa(void) { return 0; }
+
 __global__ void fill_kernel(real *x, int64_t n, real value) {
   ADV_FOR(i, n) x[i] = value;
 }

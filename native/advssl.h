@@ -82,6 +82,14 @@ adv_alloc(int64_t bytes); /* 64-byte aligned; NULL on failure */
 ADV_RUNTIME void adv_free(void *p);
 ADV_RUNTIME int adv_set_num_threads(int n); /* OpenMP and OpenBLAS */
 ADV_RUNTIME int adv_get_num_threads(void);
+/* Convolutions and GEMMs in bfloat16 with float32 accumulation and float32
+ * outputs (1), or in the library's own precision (0, the default). The
+ * float32 CPU library needs AVX-512-BF16 or AMX (oneDNN); the others reject
+ * 1 (dnnl.c, kernels/runtime.cu). */
+ADV_RUNTIME int adv_set_precision(int bf16);
+/* oneDNN's instruction-set code for this processor (dnnl_cpu_isa_t), 0 where
+ * the library has no oneDNN. */
+ADV_RUNTIME int adv_cpu_isa(void);
 ADV_RUNTIME int adv_fill(real *x, int n, real value);
 ADV_RUNTIME int adv_copy(real *dst, const real *src, int n);
 

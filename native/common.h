@@ -16,7 +16,7 @@ int adv_check_conv_geometry(const char *fn, int n, int c, int h, int wd, int k,
                             int kh, int kw, int sh, int sw, int ph, int pw,
                             int oh, int ow);
 
-/* Convolutions through oneDNN (conv_dnnl.c, float32 builds with ADV_DNNL):
+/* Convolutions through oneDNN (dnnl.c, float32 builds with ADV_DNNL):
  * pass is one of the three below; in0, in1 and out are the pass's tensors in
  * the order of conv.c's kernels (forward: x, w -> y; backward data: dy, w ->
  * dx; backward weights: x, dy -> dw), out added to when accumulate. Returns 0,
@@ -30,6 +30,13 @@ int adv_dnnl_conv2d(const char *fn, int pass, const real *in0, const real *in1,
                     real *out, int accumulate, int n, int c, int h, int wd,
                     int k, int kh, int kw, int sh, int sw, int ph, int pw,
                     int oh, int ow);
+
+/* GEMMs in bfloat16 through oneDNN (dnnl.c): adv_gemm's contract, float
+ * only; adv_dnnl_bf16() says whether adv_set_precision asked for them. */
+int adv_dnnl_bf16(void);
+int adv_dnnl_gemm_bf16(const char *fn, int trans_a, int trans_b, int m, int n,
+                       int k, float alpha, const float *a, int lda,
+                       const float *b, int ldb, float beta, float *c, int ldc);
 
 /* Checks the geometry of a pooling window (native/shared.c): as for a
  * convolution without output channels, and padding below the kernel size so

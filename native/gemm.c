@@ -17,6 +17,11 @@ int adv_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha,
   cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c,
               ldc);
 #else
+#ifdef ADV_DNNL
+  if (adv_dnnl_bf16())
+    return adv_dnnl_gemm_bf16(__func__, trans_a, trans_b, m, n, k, alpha, a,
+                              lda, b, ldb, beta, c, ldc);
+#endif
   cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c,
               ldc);
 #endif

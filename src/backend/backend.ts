@@ -89,6 +89,7 @@ export abstract class Backend extends Kernels {
   readonly #fill: CheckedKernel;
   readonly #copy: CheckedKernel;
   readonly #threads: CheckedKernel;
+  #compute: ComputePrecision = "fp32";
   readonly #cache = new Map<number, Deno.PointerObject[]>();
   #live = 0;
   #cached = 0;
@@ -216,4 +217,63 @@ export abstract class Backend extends Kernels {
   threads(): number {
     return this.lib.symbols.adv_get_num_threads();
   }
+
+  /** The precision convolutions and GEMMs compute in (storages stay as they are). */
+  get computePrecision(): ComputePrecision {
+    return this.#compute;
+  }
+
+  /**
+   * Sets the precision of convolutions and GEMMs: "bf16" reads their inputs
+   * in bfloat16, accumulates and writes in float32. Throws where the library
+   * or the processor has no bf16 kernels, with the library's reason.
+   */
+  setComputePrecision(p: ComputePrecision): void {
+    if (this.lib.symbols.adv_set_precision(p === "bf16" ? 1 : 0) !== 0) {
+      throw new PrecisionError(p, lastError(this.lib).replace(/^set_precision: /, ""));
+    }
+    this.#compute = p;
+  }
+
+  /** `fn` with convolutions and GEMMs in precision `p`, the previous precision restored after. */
+  withComputePrecision<T>(p: ComputePrecision, fn: () => T): T {
+    const before = this.#compute;
+    if (p === before) return fn();
+    this.setComputePrecision(p);
+    try {
+      return fn();
+    } finally {
+      this.setComputePrecision(before);
+    }
+  }
+
+  /** oneDNN's name for the processor's instruction set, or null where the library has no oneDNN. */
+  cpuIsa(): string | null {
+    const code = this.lib.symbols.adv_cpu_isa();
+    return code === 0 ? null : (ONEDNN_ISA[code] ?? `oneDNN ISA ${code.toString(16)}`);
+  }
 }
+
+/** What convolutions and GEMMs compute in: float32, or bfloat16 inputs with float32 sums. */
+export type ComputePrecision = "fp32" | "bf16";
+
+/** A library or processor without the kernels of a precision; `reason` says which. */
+export class PrecisionError extends Error {
+  constructor(readonly precision: ComputePrecision, readonly reason: string) {
+    super(`Cannot compute in ${precision}: ${reason}`);
+  }
+}
+
+/** oneDNN's dnnl_cpu_isa_t codes (dnnl_types.h) and the names it prints. */
+const ONEDNN_ISA: Record<number, string> = {
+  0x1: "sse41",
+  0x3: "avx",
+  0x7: "avx2",
+  0xf: "avx512_mic",
+  0x1f: "avx512_mic_4ops",
+  0x27: "avx512_core",
+  0x67: "avx512_core_vnni",
+  0xe7: "avx512_core_bf16 (AVX-512-BF16)",
+  0x3e7: "avx512_core_amx (AMX-BF16)",
+  0x407: "avx2_vnni",
+};

@@ -3,7 +3,7 @@
  * an NVIDIA GPU and the CUDA library runs, else the CPU).
  * @module
  */
-import type { Backend } from "./backend.ts";
+import { type Backend, type ComputePrecision, PrecisionError } from "./backend.ts";
 import { createCpuBackend } from "./cpu.ts";
 import { createCudaBackend, CudaUnavailableError, hasNvidiaGpu } from "./cuda.ts";
 import { UserError } from "../util/errors.ts";
@@ -13,19 +13,33 @@ export type BackendKind = "cpu" | "cuda" | "auto";
 
 /**
  * Opens the float32 backend of a kind; `threads` > 0 sets the CPU's thread
- * count, `tf32` allows TF32 tensor-core math on the GPU. `cuda` where it
+ * count, `tf32` allows TF32 tensor-core math on the GPU, `precision` is
+ * what convolutions and GEMMs compute in (a UserError where it has no kernels). `cuda` where it
  * cannot run is a UserError saying why; `auto` then says why on stderr and
  * uses the CPU.
  */
 export async function openBackend(
   kind: BackendKind,
-  { threads = 0, tf32 = true }: { threads?: number; tf32?: boolean } = {},
+  { threads = 0, tf32 = true, precision = "fp32" }: {
+    threads?: number;
+    tf32?: boolean;
+    precision?: ComputePrecision;
+  } = {},
 ): Promise<Backend> {
+  const withPrecision = (be: Backend) => {
+    try {
+      be.setComputePrecision(precision);
+    } catch (e) {
+      if (!(e instanceof PrecisionError)) throw e;
+      throw new UserError(`Cannot use --precision ${precision}: ${e.reason}`);
+    }
+    return be;
+  };
   if (kind === "cuda" || (kind === "auto" && hasNvidiaGpu())) {
     try {
       const cuda = await createCudaBackend();
       cuda.setTf32(tf32);
-      return cuda;
+      return withPrecision(cuda);
     } catch (e) {
       if (!(e instanceof CudaUnavailableError)) throw e;
       if (kind === "cuda") {
@@ -36,5 +50,5 @@ export async function openBackend(
   }
   const be = await createCpuBackend("f32");
   if (threads > 0) be.setThreads(threads);
-  return be;
+  return withPrecision(be);
 }

@@ -5,7 +5,7 @@
  * with code 2.
  * @module
  */
-import type { Backend } from "../backend/backend.ts";
+import type { Backend, ComputePrecision } from "../backend/backend.ts";
 import { openBackend } from "../backend/mod.ts";
 import { type IntervalSums, trainLoop } from "../methods/loop.ts";
 import { loadCheckpoint, saveCheckpoint } from "../nn/checkpoint.ts";
@@ -125,6 +125,7 @@ export async function train(args: string[], reg: Registry = BUILTIN): Promise<nu
     const be = await openBackend(cfg.string("backend") as "cpu" | "cuda" | "auto", {
       threads: cfg.has("threads") ? cfg.number("threads") : 0,
       tf32: cfg.has("tf32") ? cfg.bool("tf32") : true,
+      precision: cfg.string("precision") as ComputePrecision,
     });
     const exp = await setup(be, reg, cfg);
     try {
@@ -172,7 +173,11 @@ async function trainExperiment(
   } else {
     await writeJsonAtomic(run.config, configRecord(cfg, run.path));
     console.log(
-      `run ${run.path}: ${method} on ${dataset} (preset ${cfg.preset}), ${iterations} iterations, backend ${be.name}`,
+      `run ${run.path}: ${method} on ${dataset} (preset ${cfg.preset}), ${iterations} iterations, backend ${be.name}${
+        be.computePrecision === "bf16"
+          ? `, convolutions and GEMMs in bf16 (oneDNN ISA ${be.cpuIsa() ?? "none"})`
+          : ""
+      }`,
     );
   }
   const progress = new Progress(iterations);

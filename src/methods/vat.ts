@@ -36,7 +36,9 @@ function unitVectors(d: Tensor): Tensor {
  * VAT's adversarial direction for `x` scaled to eps (r_vadv), by power
  * iteration from a random start: the direction in which the model's output
  * moves most away from the clean logits (a constant target). The probing
- * passes leave batch-norm running statistics alone, as VAT's code.
+ * passes leave batch-norm running statistics alone, as VAT's code, and run in
+ * float32 whatever --precision says: in bfloat16, x + xi d would round back
+ * to x at xi = 1e-6.
  */
 export function vatPerturbation(
   model: Module,
@@ -46,16 +48,17 @@ export function vatPerturbation(
   opts: VatOptions,
 ): Tensor {
   const target = detach(cleanLogits);
-  return withFrozenBatchNormStats(() => {
-    let d = ops.randn(x.backend, x.shape, rng);
-    for (let i = 0; i < opts.iterations; i++) {
-      const probe = noGrad(() => ops.scale(unitVectors(d), opts.xi));
-      probe.requiresGrad = true;
-      const dist = ops.klDivergence(target, model.forward(ops.add(x, probe)));
-      d = grad(dist, [probe])[0];
-    }
-    return noGrad(() => ops.scale(unitVectors(d), opts.eps));
-  });
+  return x.backend.withComputePrecision("fp32", () =>
+    withFrozenBatchNormStats(() => {
+      let d = ops.randn(x.backend, x.shape, rng);
+      for (let i = 0; i < opts.iterations; i++) {
+        const probe = noGrad(() => ops.scale(unitVectors(d), opts.xi));
+        probe.requiresGrad = true;
+        const dist = ops.klDivergence(target, model.forward(ops.add(x, probe)));
+        d = grad(dist, [probe])[0];
+      }
+      return noGrad(() => ops.scale(unitVectors(d), opts.eps));
+    }));
 }
 
 /** The VAT loss for `x` given the clean logits: KL(C(x) || C(x + r_vadv)). */

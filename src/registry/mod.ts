@@ -17,7 +17,15 @@ export const BUILTIN: Registry = {
   methods: METHODS,
   models: MODELS,
   generators: GENERATORS,
-  base: { seed: 1, dataSeed: 1, backend: "auto", threads: 0, tf32: true, out: null },
+  base: {
+    seed: 1,
+    dataSeed: 1,
+    backend: "auto",
+    threads: 0,
+    tf32: true,
+    precision: "fp32",
+    out: null,
+  },
   defaultDataset: "circles",
   tables: TABLES,
 };

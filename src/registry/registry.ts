@@ -198,6 +198,18 @@ export function runOptions(reg: Registry): Record<string, OptionNode> {
         auto: { help: "the GPU where there is one, else the CPU", options: { threads, tf32 } },
       },
     },
+    precision: {
+      kind: "choice",
+      help:
+        "what convolutions and GEMMs compute in (weights, sums and everything else stay float32)",
+      alternatives: {
+        fp32: { help: "float32" },
+        bf16: {
+          help:
+            "bfloat16 inputs, float32 sums (CPU: AVX-512-BF16 or AMX through oneDNN; VAT's power iteration stays float32)",
+        },
+      },
+    },
     evalInterval: { ...positive, help: "iterations between test evaluations" },
     checkpointInterval: { ...positive, help: "iterations between checkpoints" },
     logInterval: { ...positive, help: "iterations between metric lines" },

@@ -25,7 +25,7 @@
 
 /* The geometry and pass a primitive serves. */
 typedef struct {
-  int pass, n, c, h, wd, k, kh, kw, sh, sw, ph, pw, oh, ow;
+  int pass, bf16, n, c, h, wd, k, kh, kw, sh, sw, ph, pw, oh, ow;
 } Key;
 
 /* For each pass: the two inputs and the output, in the order of the call's
@@ -51,6 +51,9 @@ static Entry entries[MAX_ENTRIES];
 static int entry_count = 0;
 static dnnl_engine_t engine = NULL;
 static dnnl_stream_t stream = NULL;
+
+/* The precision of convolutions and GEMMs (adv_set_precision). */
+static int bf16_on = 0;
 
 static void *arena = NULL;
 static size_t arena_cap = 0;
@@ -103,12 +106,14 @@ static void *arena_get(size_t bytes) {
   return arena;
 }
 
-static int plain(const char *fn, dnnl_memory_desc_t *md, int64_t a, int64_t b,
-                 int64_t c, int64_t d, int any) {
+/* A 4-d descriptor: the caller's plain float32 layout, or (any) the layout
+ * the primitive will pick, in float32 or bfloat16. */
+static int desc4(const char *fn, dnnl_memory_desc_t *md, int64_t a, int64_t b,
+                 int64_t c, int64_t d, int any, int bf16) {
   dnnl_dims_t dims = {a, b, c, d};
-  DNNL_TRY(fn,
-           dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32,
-                                        any ? dnnl_format_tag_any : dnnl_abcd));
+  DNNL_TRY(fn, dnnl_memory_desc_init_by_tag(
+                   md, 4, dims, bf16 ? dnnl_bf16 : dnnl_f32,
+                   any ? dnnl_format_tag_any : dnnl_abcd));
   return 0;
 }
 
@@ -132,13 +137,21 @@ static int make_reorder(const char *fn, Slot *s, int to_prim) {
 static int create(const char *fn, const Key *key, Entry *e) {
   memset(e, 0, sizeof *e);
   e->key = *key;
-  dnnl_memory_desc_t x_any, w_any, y_any, x_user, w_user, y_user;
-  if (plain(fn, &x_any, key->n, key->c, key->h, key->wd, 1) ||
-      plain(fn, &w_any, key->k, key->c, key->kh, key->kw, 1) ||
-      plain(fn, &y_any, key->n, key->k, key->oh, key->ow, 1) ||
-      plain(fn, &x_user, key->n, key->c, key->h, key->wd, 0) ||
-      plain(fn, &w_user, key->k, key->c, key->kh, key->kw, 0) ||
-      plain(fn, &y_user, key->n, key->k, key->oh, key->ow, 0))
+  /* In bf16 a pass reads its two inputs in bfloat16 and writes its output in
+   * float32 (the reorders convert); x_out, w_out and y_out are the tensors'
+   * descriptors where they are a pass's output. */
+  const int b = key->bf16;
+  dnnl_memory_desc_t x_any, w_any, y_any, x_out, w_out, y_out, x_user, w_user,
+      y_user;
+  if (desc4(fn, &x_any, key->n, key->c, key->h, key->wd, 1, b) ||
+      desc4(fn, &w_any, key->k, key->c, key->kh, key->kw, 1, b) ||
+      desc4(fn, &y_any, key->n, key->k, key->oh, key->ow, 1, b) ||
+      desc4(fn, &x_out, key->n, key->c, key->h, key->wd, 1, 0) ||
+      desc4(fn, &w_out, key->k, key->c, key->kh, key->kw, 1, 0) ||
+      desc4(fn, &y_out, key->n, key->k, key->oh, key->ow, 1, 0) ||
+      desc4(fn, &x_user, key->n, key->c, key->h, key->wd, 0, 0) ||
+      desc4(fn, &w_user, key->k, key->c, key->kh, key->kw, 0, 0) ||
+      desc4(fn, &y_user, key->n, key->k, key->oh, key->ow, 0, 0))
     return 1;
   dnnl_dims_t strides = {key->sh, key->sw}, pad_l = {key->ph, key->pw};
   /* The right padding that makes the output oh x ow (below ph where the
@@ -158,9 +171,11 @@ static int create(const char *fn, const Key *key, Entry *e) {
   }
   dnnl_convolution_desc_t fd;
   dnnl_primitive_desc_t fwd_pd = NULL, pd = NULL;
+  /* The forward pass writes y in float32; as the backward passes' hint it
+   * keeps their input type. */
   st = dnnl_convolution_forward_desc_init(
       &fd, dnnl_forward_training, dnnl_convolution_direct, &x_any, &w_any, NULL,
-      &y_any, strides, pad_l, pad_r);
+      key->pass == ADV_CONV_FORWARD ? &y_out : &y_any, strides, pad_l, pad_r);
   if (st == dnnl_success)
     st = dnnl_primitive_desc_create(&fwd_pd, &fd, attr, engine, NULL);
   if (st == dnnl_success && key->pass == ADV_CONV_FORWARD) {
@@ -169,14 +184,14 @@ static int create(const char *fn, const Key *key, Entry *e) {
   } else if (st == dnnl_success && key->pass == ADV_CONV_BACKWARD_DATA) {
     dnnl_convolution_desc_t bd;
     st = dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct,
-                                                  &x_any, &w_any, &y_any,
+                                                  &x_out, &w_any, &y_any,
                                                   strides, pad_l, pad_r);
     if (st == dnnl_success)
       st = dnnl_primitive_desc_create(&pd, &bd, attr, engine, fwd_pd);
   } else if (st == dnnl_success) {
     dnnl_convolution_desc_t bd;
     st = dnnl_convolution_backward_weights_desc_init(
-        &bd, dnnl_convolution_direct, &x_any, &w_any, NULL, &y_any, strides,
+        &bd, dnnl_convolution_direct, &x_any, &w_out, NULL, &y_any, strides,
         pad_l, pad_r);
     if (st == dnnl_success)
       st = dnnl_primitive_desc_create(&pd, &bd, attr, engine, fwd_pd);
@@ -268,7 +283,7 @@ int adv_dnnl_conv2d(const char *fn, int pass, const real *in0, const real *in1,
                     real *out, int accumulate, int n, int c, int h, int wd,
                     int k, int kh, int kw, int sh, int sw, int ph, int pw,
                     int oh, int ow) {
-  Key key = {pass, n, c, h, wd, k, kh, kw, sh, sw, ph, pw, oh, ow};
+  Key key = {pass, bf16_on, n, c, h, wd, k, kh, kw, sh, sw, ph, pw, oh, ow};
   Entry *e;
   if (find(fn, &key, &e)) return 1;
   if (!e->prim) return ADV_DNNL_DECLINED;
@@ -328,6 +343,161 @@ int adv_dnnl_conv2d(const char *fn, int pass, const real *in0, const real *in1,
 #pragma omp parallel for if (len > ADV_PARALLEL_MIN) schedule(static)
     for (int64_t i = 0; i < len; i++) out[i] += src[i];
   }
+  return 0;
+}
+
+/* ---- bfloat16 GEMM: a matmul primitive per shape, inputs converted ---- */
+
+typedef struct {
+  int ta, tb, m, n, k, ldc;
+  float alpha, beta;
+} GemmKey;
+
+typedef struct {
+  GemmKey key;
+  dnnl_primitive_t prim;
+  size_t scratch_bytes;
+} GemmEntry;
+
+static GemmEntry gemms[MAX_ENTRIES];
+static int gemm_count = 0;
+
+/* rows x cols of float32 with leading dimension ld into dense bfloat16,
+ * rounding to nearest even (NaN stays NaN). */
+static void to_bf16(const float *x, int rows, int cols, int ld, uint16_t *y) {
+#pragma omp parallel for if ((int64_t)rows * cols > ADV_PARALLEL_MIN) schedule(static)
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < cols; c++) {
+      uint32_t u;
+      memcpy(&u, &x[(int64_t)r * ld + c], 4);
+      uint32_t nan = (u & 0x7fffffffu) > 0x7f800000u;
+      y[(int64_t)r * cols + c] =
+          (uint16_t)(nan ? (u >> 16) | 0x40 : (u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+    }
+}
+
+static int gemm_create(const char *fn, const GemmKey *key, GemmEntry *e) {
+  memset(e, 0, sizeof *e);
+  e->key = *key;
+  /* A and B arrive as dense bfloat16 copies of their stored layouts: op(A)
+   * (m, k) is A's rows as stored, or their transpose. */
+  dnnl_dims_t da = {key->m, key->k}, db = {key->k, key->n}, dc = {key->m, key->n};
+  dnnl_dims_t sa = {key->ta ? 1 : key->k, key->ta ? key->m : 1};
+  dnnl_dims_t sb = {key->tb ? 1 : key->n, key->tb ? key->k : 1};
+  dnnl_dims_t sc = {key->ldc, 1};
+  dnnl_memory_desc_t a, b, c;
+  DNNL_TRY(fn, dnnl_memory_desc_init_by_strides(&a, 2, da, dnnl_bf16, sa));
+  DNNL_TRY(fn, dnnl_memory_desc_init_by_strides(&b, 2, db, dnnl_bf16, sb));
+  DNNL_TRY(fn, dnnl_memory_desc_init_by_strides(&c, 2, dc, dnnl_f32, sc));
+  dnnl_matmul_desc_t md;
+  DNNL_TRY(fn, dnnl_matmul_desc_init(&md, &a, &b, NULL, &c));
+  dnnl_primitive_attr_t attr;
+  DNNL_TRY(fn, dnnl_primitive_attr_create(&attr));
+  dnnl_post_ops_t po = NULL;
+  dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+  if (st == dnnl_success && key->alpha != 1)
+    st = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &key->alpha);
+  if (st == dnnl_success && key->beta != 0) {
+    st = dnnl_post_ops_create(&po);
+    if (st == dnnl_success) st = dnnl_post_ops_append_sum(po, key->beta);
+    if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(attr, po);
+  }
+  dnnl_primitive_desc_t pd = NULL;
+  if (st == dnnl_success) st = dnnl_primitive_desc_create(&pd, &md, attr, engine, NULL);
+  if (po) dnnl_post_ops_destroy(po);
+  dnnl_primitive_attr_destroy(attr);
+  DNNL_TRY(fn, st);
+  e->scratch_bytes =
+      dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0));
+  st = dnnl_primitive_create(&e->prim, pd);
+  dnnl_primitive_desc_destroy(pd);
+  DNNL_TRY(fn, st);
+  return 0;
+}
+
+int adv_dnnl_gemm_bf16(const char *fn, int trans_a, int trans_b, int m, int n, int k,
+                       float alpha, const float *a, int lda, const float *b, int ldb,
+                       float beta, float *c, int ldc) {
+  GemmKey key = {trans_a != 0, trans_b != 0, m, n, k, ldc, alpha, beta};
+  GemmEntry *e = NULL;
+  for (int i = 0; i < gemm_count && !e; i++)
+    if (!memcmp(&gemms[i].key, &key, sizeof key)) e = &gemms[i];
+  if (!e) {
+    if (ensure_engine(fn)) return 1;
+    int slot = gemm_count < MAX_ENTRIES ? gemm_count++ : 0;
+    e = &gemms[slot];
+    if (slot == 0 && e->prim) dnnl_primitive_destroy(e->prim);
+    if (gemm_create(fn, &key, e)) {
+      memset(e, 0, sizeof *e);
+      e->key.m = -1; /* never matches */
+      return 1;
+    }
+  }
+  size_t bytes_a = align64((size_t)m * k * 2), bytes_b = align64((size_t)k * n * 2);
+  char *base = arena_get(bytes_a + bytes_b + align64(e->scratch_bytes));
+  if (!base) return adv_fail(fn, "out of memory for oneDNN's bfloat16 copies");
+  uint16_t *a16 = (uint16_t *)base, *b16 = (uint16_t *)(base + bytes_a);
+  /* Stored layouts: A is (m, k) or, transposed, (k, m); B (k, n) or (n, k). */
+  to_bf16(a, trans_a ? k : m, trans_a ? m : k, lda, a16);
+  to_bf16(b, trans_b ? n : k, trans_b ? k : n, ldb, b16);
+  dnnl_memory_desc_t da, db, dc, ds;
+  dnnl_dims_t dims_a = {m, k}, dims_b = {k, n}, dims_c = {m, n};
+  dnnl_dims_t sa = {trans_a ? 1 : k, trans_a ? m : 1};
+  dnnl_dims_t sb = {trans_b ? 1 : n, trans_b ? k : 1}, sc = {ldc, 1};
+  dnnl_dims_t scratch_dims = {(int64_t)e->scratch_bytes};
+  DNNL_TRY(fn, dnnl_memory_desc_init_by_strides(&da, 2, dims_a, dnnl_bf16, sa));
+  DNNL_TRY(fn, dnnl_memory_desc_init_by_strides(&db, 2, dims_b, dnnl_bf16, sb));
+  DNNL_TRY(fn, dnnl_memory_desc_init_by_strides(&dc, 2, dims_c, dnnl_f32, sc));
+  DNNL_TRY(fn, dnnl_memory_desc_init_by_tag(&ds, 1, scratch_dims, dnnl_u8, dnnl_a));
+  dnnl_memory_t mem[4] = {NULL, NULL, NULL, NULL};
+  void *data[4] = {a16, b16, c, base + bytes_a + bytes_b};
+  const dnnl_memory_desc_t *mds[4] = {&da, &db, &dc, &ds};
+  int argk[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_SCRATCHPAD};
+  dnnl_exec_arg_t args[4];
+  dnnl_status_t st = dnnl_success;
+  for (int i = 0; i < 4 && st == dnnl_success; i++) {
+    st = dnnl_memory_create(&mem[i], mds[i], engine, data[i]);
+    args[i] = (dnnl_exec_arg_t){argk[i], mem[i]};
+  }
+  if (st == dnnl_success) st = dnnl_primitive_execute(e->prim, stream, 4, args);
+  if (st == dnnl_success) st = dnnl_stream_wait(stream);
+  for (int i = 0; i < 4; i++)
+    if (mem[i]) dnnl_memory_destroy(mem[i]);
+  DNNL_TRY(fn, st);
+  return 0;
+}
+
+/* ---- precision ---- */
+
+int adv_dnnl_bf16(void) { return bf16_on; }
+
+int adv_cpu_isa(void) { return (int)dnnl_get_effective_cpu_isa(); }
+
+int adv_set_precision(int bf16) {
+  if (bf16 != 0 && bf16 != 1)
+    return adv_fail(__func__, "precision must be 0 (fp32) or 1 (bf16), got %d", bf16);
+  if (bf16) {
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    /* AVX-512-BF16 (avx512_core_bf16) and AMX both contain the bf16 bit set. */
+    if ((isa & dnnl_cpu_isa_avx512_core_bf16) != dnnl_cpu_isa_avx512_core_bf16)
+      return adv_fail(__func__,
+                      "bf16 needs a processor with AVX-512-BF16 or AMX, and oneDNN finds "
+                      "none here (its ISA code %#x)",
+                      (unsigned)isa);
+  }
+  bf16_on = bf16;
+  return 0;
+}
+#else
+/* Without oneDNN (the float64 library) everything runs in the library's own precision. */
+#include "common.h"
+
+int adv_cpu_isa(void) { return 0; }
+
+int adv_set_precision(int bf16) {
+  if (bf16 != 0 && bf16 != 1)
+    return adv_fail(__func__, "precision must be 0 (fp32) or 1 (bf16), got %d", bf16);
+  if (bf16) return adv_fail(__func__, "this library has no bf16 kernels (it is built without oneDNN)");
   return 0;
 }
 #endif
