@@ -28,6 +28,7 @@
  *   --torch PYTHON           also run bench/torch_gpu_reference.py with PYTHON
  *                            (e.g. /usr/bin/python3) on the same device kind
  *   --torch-args "..."       extra arguments for it (e.g. "--no-tf32")
+ *   --precision fp32|bf16    what our convolutions and GEMMs compute in
  *   --json FILE              write the results as JSON
  * @module
  */
@@ -86,6 +87,12 @@ const OPTIONS: Record<string, OptionSpec> = {
     metavar: "ARGS",
     help: 'extra arguments for it (e.g. "--no-tf32")',
   },
+  precision: {
+    kind: "choice",
+    choices: ["fp32", "bf16"],
+    default: "fp32",
+    help: "what our convolutions and GEMMs compute in (PyTorch stays float32)",
+  },
   json: { kind: "string", metavar: "FILE", help: "write the results as JSON" },
 };
 
@@ -106,11 +113,12 @@ const flags = parsed.values as {
   threads: number;
   torch?: string;
   torchArgs?: string;
+  precision: "fp32" | "bf16";
   json?: string;
 };
 let be: Backend;
 try {
-  be = await openBackend(flags.backend, { threads: flags.threads });
+  be = await openBackend(flags.backend, { threads: flags.threads, precision: flags.precision });
 } catch (e) {
   if (!(e instanceof UserError)) throw e;
   console.error(`error: ${e.message}`);
@@ -252,7 +260,8 @@ const rows = [
   ["supervised iteration", supervisedMs, ref?.supervised_ms],
 ] as const;
 console.log(
-  `advssl bench-gpu: ${be.name} backend${onGpu ? "" : `, ${be.threads()} threads`}; ` +
+  `advssl bench-gpu: ${be.name} backend${onGpu ? "" : `, ${be.threads()} threads`}, ` +
+    `${be.computePrecision}${be.cpuIsa() ? ` (oneDNN ISA ${be.cpuIsa()})` : ""}; ` +
     `${modelName}, ${nl} labelled + ${nul} unlabelled, median of ${reps} after ${warmup} warm-up`,
 );
 console.log(
@@ -283,6 +292,8 @@ if (flags.json) {
     warmup,
     reps,
     model: flags.model,
+    precision: be.computePrecision,
+    cpu_isa: be.cpuIsa(),
     ours: { advgen_ms: advgenMs, vat_ms: vatMs, supervised_ms: supervisedMs },
     torch: torch,
     ratio: ref

@@ -11,9 +11,13 @@
  *   4. The data stream (bench/data.ts): batches per second for MNIST-shaped
  *      and CIFAR-shaped (augmented) batches, as a multiple of the VAT step's
  *      rate (target: >= 3, so the step never waits on data).
+ *   5. Rows 1-3 again with --precision bf16 (oneDNN, where the processor has
+ *      AVX-512-BF16 or AMX), as a time ratio to our fp32 above; the header
+ *      names the instruction set oneDNN found.
  * @module
  */
 import { createCpuBackend } from "../src/backend/cpu.ts";
+import { PrecisionError } from "../src/backend/backend.ts";
 import { backward } from "../src/autograd/tape.ts";
 import { scope, Tensor } from "../src/autograd/tensor.ts";
 import * as ops from "../src/ops/mod.ts";
@@ -153,6 +157,8 @@ async function torchTimings(): Promise<
 
 const rows: string[][] = [];
 const row = (...cells: string[]) => rows.push(cells);
+/** Our timed work in the rows above, re-timed in bf16 at the end. */
+const compute: { name: string; fn: () => void; reps: number; fp32: number }[] = [];
 const fmt = (v: number, d = 2) => v.toFixed(d);
 
 // 1. Linear forward + backward against its three sgemm calls.
@@ -185,6 +191,7 @@ const fmt = (v: number, d = 2) => v.toFixed(d);
     tBare = Math.min(tBare, medianMs(bare, 3, reps));
     tOurs = Math.min(tOurs, medianMs(ours, 3, reps));
   }
+  compute.push({ name: "linear 1024x1024, batch 256, fwd+bwd", fn: ours, reps, fp32: tOurs });
   row(
     "linear 1024x1024, batch 256, fwd+bwd",
     `${fmt(tOurs)} ms`,
@@ -215,6 +222,12 @@ let vatMs = 0;
       opt.update();
     });
   vatMs = medianMs(step, 5, quick ? 10 : 40);
+  compute.push({
+    name: "VAT step, MNIST MLP, 100+250",
+    fn: step,
+    reps: quick ? 10 : 40,
+    fp32: vatMs,
+  });
   const ref = typeof torch === "string"
     ? torch
     : `PyTorch ${torch.torch}: ${fmt(torch.vat_step_ms)} ms`;
@@ -236,15 +249,18 @@ let vatMs = 0;
   x.requiresGrad = w.requiresGrad = true;
   const seed = ops.randn(be, [n, k, h, h], rng);
   const flops = 3 * 2 * n * k * c * 9 * h * h;
-  const convMs = medianMs(
-    () =>
-      scope(() => {
-        w.gradReady = false;
-        backward(ops.conv2d(x, w, null, { padding: 1 }), { seed });
-      }),
-    2,
-    quick ? 3 : 10,
-  );
+  const conv = () =>
+    scope(() => {
+      w.gradReady = false;
+      backward(ops.conv2d(x, w, null, { padding: 1 }), { seed });
+    });
+  const convMs = medianMs(conv, 2, quick ? 3 : 10);
+  compute.push({
+    name: "conv2d 128->128 3x3 32x32 b32, fwd+bwd",
+    fn: conv,
+    reps: quick ? 3 : 10,
+    fp32: convMs,
+  });
   const sgemm = bareSgemm();
   const a = ops.randn(be, [k, c * 9], rng);
   const bm = ops.randn(be, [c * 9, n * h * h], rng);
@@ -276,8 +292,33 @@ let vatMs = 0;
 // 4. The data stream against the training step's rate.
 for (const r of await benchData(vatMs, quick)) row(...r);
 
+// 5. The same work with --precision bf16, against our own fp32 above.
+{
+  let why: string | null = null;
+  try {
+    be.setComputePrecision("bf16");
+  } catch (e) {
+    if (!(e instanceof PrecisionError)) throw e;
+    why = e.reason;
+  }
+  if (why) row("bf16 rows", "-", `not run: ${why}`, "-", "-");
+  else {
+    for (const c of compute) {
+      const ms = medianMs(c.fn, 2, c.reps);
+      row(
+        `  ${c.name}, bf16`,
+        `${fmt(ms)} ms`,
+        `our fp32: ${fmt(c.fp32)} ms`,
+        fmt(ms / c.fp32),
+        "(time ratio)",
+      );
+    }
+    be.setComputePrecision("fp32");
+  }
+}
+
 console.log(
-  `advssl bench: CPU backend, ${be.threads()} threads${
+  `advssl bench: CPU backend, ${be.threads()} threads, oneDNN ISA ${be.cpuIsa() ?? "none"}${
     typeof torch === "string" ? `; ${torch}` : ""
   }\n`,
 );
