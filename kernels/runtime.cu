@@ -180,7 +180,7 @@ ADV_API int adv_set_precision(int bf16) {
   return 0;
 }
 
-ADV_API int adv_cpu_isa(void) { return 0; }
+ADV_API int adv_onednn_isa(void) { return 0; }
 
 __global__ void fill_kernel(real *x, int64_t n, real value) {
   ADV_FOR(i, n) x[i] = value;

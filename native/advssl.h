@@ -89,7 +89,7 @@ ADV_RUNTIME int adv_get_num_threads(void);
 ADV_RUNTIME int adv_set_precision(int bf16);
 /* oneDNN's instruction-set code for this processor (dnnl_cpu_isa_t), 0 where
  * the library has no oneDNN. */
-ADV_RUNTIME int adv_cpu_isa(void);
+ADV_RUNTIME int adv_onednn_isa(void);
 ADV_RUNTIME int adv_fill(real *x, int n, real value);
 ADV_RUNTIME int adv_copy(real *dst, const real *src, int n);
 

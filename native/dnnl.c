@@ -471,7 +471,7 @@ int adv_dnnl_gemm_bf16(const char *fn, int trans_a, int trans_b, int m, int n, i
 
 int adv_dnnl_bf16(void) { return bf16_on; }
 
-int adv_cpu_isa(void) { return (int)dnnl_get_effective_cpu_isa(); }
+int adv_onednn_isa(void) { return (int)dnnl_get_effective_cpu_isa(); }
 
 int adv_set_precision(int bf16) {
   if (bf16 != 0 && bf16 != 1)
@@ -492,7 +492,7 @@ int adv_set_precision(int bf16) {
 /* Without oneDNN (the float64 library) everything runs in the library's own precision. */
 #include "common.h"
 
-int adv_cpu_isa(void) { return 0; }
+int adv_onednn_isa(void) { return 0; }
 
 int adv_set_precision(int bf16) {
   if (bf16 != 0 && bf16 != 1)

@@ -34,7 +34,7 @@ export function sharedSymbols<R extends "f32" | "f64">(real: R) {
     adv_set_num_threads: { parameters: ["i32"], result: "i32" },
     adv_get_num_threads: { parameters: [], result: "i32" },
     adv_set_precision: { parameters: ["i32"], result: "i32" },
-    adv_cpu_isa: { parameters: [], result: "i32" },
+    adv_onednn_isa: { parameters: [], result: "i32" },
     adv_fill: { parameters: ["pointer", "i32", real], result: "i32" },
     adv_copy: { parameters: ["pointer", "pointer", "i32"], result: "i32" },
     adv_gemm: {

@@ -249,7 +249,7 @@ export abstract class Backend extends Kernels {
 
   /** oneDNN's name for the processor's instruction set, or null where the library has no oneDNN. */
   cpuIsa(): string | null {
-    const code = this.lib.symbols.adv_cpu_isa();
+    const code = this.lib.symbols.adv_onednn_isa();
     return code === 0 ? null : (ONEDNN_ISA[code] ?? `oneDNN ISA ${code.toString(16)}`);
   }
 }
