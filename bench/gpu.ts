@@ -28,7 +28,8 @@
  *   --torch PYTHON           also run bench/torch_gpu_reference.py with PYTHON
  *                            (e.g. /usr/bin/python3) on the same device kind
  *   --torch-args "..."       extra arguments for it (e.g. "--no-tf32")
- *   --precision fp32|bf16    what our convolutions and GEMMs compute in
+ *   --precision fp32|bf16    what our convolutions and GEMMs compute in; with bf16
+ *                            our fp32 is timed too, in the same run
  *   --json FILE              write the results as JSON
  * @module
  */
@@ -169,14 +170,14 @@ const modelName = mnist
   ? "Conv-Small"
   : "Conv-Large";
 
-const ms = mnist
-  ? timeMethods(batch, (kind) => {
+const build = mnist
+  ? (kind: "advgen" | "vat" | "supervised") => {
     // Each preset as a run resolves and builds it.
     const cfg = resolveRun(BUILTIN, { preset: `mnist-${kind}`, flags: {} });
     const root = new Rng(1);
     return buildMethod(be, BUILTIN, cfg, { shape: image, classes: 10 }, root, root.fork());
-  })
-  : timeMethods(batch, (kind) => {
+  }
+  : (kind: "advgen" | "vat" | "supervised") => {
     const cifar = { inChannels: 3, classes: 10 };
     const c = flags.model === "conv-small"
       ? convSmall(be, rng.fork(), cifar)
@@ -198,7 +199,12 @@ const ms = mnist
       output: { mode: "bounded", bound: 0.3, center: false },
     });
     return new AdvGen(c, g, adam(c), adam(g), LITERAL_ADVGEN);
-  });
+  };
+const ms = timeMethods(batch, build);
+// With bf16, our fp32 in the same run: the speed-up.
+const fp32 = be.computePrecision === "bf16"
+  ? be.withComputePrecision("fp32", () => timeMethods(batch, build))
+  : null;
 const [advgenMs, vatMs, supervisedMs] = [ms.advgen, ms.vat, ms.supervised];
 for (const t of Object.values(batch)) t.dispose();
 
@@ -276,6 +282,20 @@ const table = [
     theirs === undefined ? "-" : fmt(ours / theirs),
     "<= 1.0",
   ]),
+  ...(fp32
+    ? ([["advgen", advgenMs], ["VAT", vatMs], ["supervised", supervisedMs]] as const).map((
+      [kind, bf16],
+    ) => {
+      const ref = fp32[kind === "VAT" ? "vat" : kind];
+      return [
+        `  ${kind}: bf16 against our fp32`,
+        fmt(bf16),
+        `fp32 ${fmt(ref)}`,
+        fmt(bf16 / ref),
+        "-",
+      ];
+    })
+    : []),
 ];
 const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
 const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
@@ -295,6 +315,9 @@ if (flags.json) {
     precision: be.computePrecision,
     cpu_isa: be.cpuIsa(),
     ours: { advgen_ms: advgenMs, vat_ms: vatMs, supervised_ms: supervisedMs },
+    ours_fp32: fp32
+      ? { advgen_ms: fp32.advgen, vat_ms: fp32.vat, supervised_ms: fp32.supervised }
+      : null,
     torch: torch,
     ratio: ref
       ? {
