@@ -22,7 +22,12 @@ import {
 import type { Batch } from "../src/methods/method.ts";
 import { type GeneratorOutput, mlpGenerator } from "../src/models/generator.ts";
 import { mlp } from "../src/models/mlp.ts";
-import { withFrozenBatchNormStats } from "../src/nn/layers.ts";
+import {
+  recordBatchNormStats,
+  replayBatchNormStats,
+  withFrozenBatchNormStats,
+  withRunningBatchNormStats,
+} from "../src/nn/layers.ts";
 import type { Module } from "../src/nn/module.ts";
 import { Adam } from "../src/nn/optim.ts";
 import * as ops from "../src/ops/mod.ts";
@@ -318,5 +323,48 @@ Deno.test("advgen rules: VAT's term beside G's reaches C's step and is reported"
     assert(!("vat" in ma) && "vat" in mb);
     assert.notDeepEqual(params(a.classifier), params(b.classifier));
     assert.deepEqual(Object.keys(b.method.rngs), ["generator", "vat"]);
+  });
+});
+
+Deno.test("advgen rules: G's pass can take the clean pass's batch-norm statistics, or the running ones", () => {
+  scope(() => {
+    const c = mlp(be, new Rng(5), [2, 8, 2], true);
+    const x = ops.randn(be, [16, 2], new Rng(6));
+    const far = ops.affine(ops.randn(be, [16, 2], new Rng(7)), 3, 5);
+    const before = buffers(c);
+    // Replaying x's own statistics on x gives batch mode's output.
+    const { result, stats } = recordBatchNormStats(() =>
+      withFrozenBatchNormStats(() => c.forward(x))
+    );
+    const replayed = replayBatchNormStats(stats, () => c.forward(x));
+    const [a, b] = [result.toArray(), replayed.toArray()];
+    a.forEach((v, i) => assert(Math.abs(v - b[i]) < 1e-4, `element ${i}: ${v} against ${b[i]}`));
+    // On another batch, x's statistics are not that batch's own.
+    const own = withFrozenBatchNormStats(() => c.forward(far)).toArray();
+    assert.notDeepEqual(
+      Array.from(replayBatchNormStats(stats, () => c.forward(far)).toArray()),
+      Array.from(own),
+    );
+    // Running statistics: the test-time output.
+    const running = withRunningBatchNormStats(() => c.forward(far)).toArray();
+    c.eval();
+    assert.deepEqual(Array.from(running), Array.from(c.forward(far).toArray()));
+    c.train();
+    assert.deepEqual(buffers(c), before);
+    assert.throws(() => replayBatchNormStats(new Map(), () => c.forward(x)), /recorded none/);
+  });
+});
+
+Deno.test("advgen rules: --g-pass-stats changes C's step, and not with --joint-batch", () => {
+  scope(() => {
+    const after = (gPassStats: AdvGenOptions["gPassStats"]) => {
+      const g = game({ gPassStats });
+      g.method.step(g.batch, 0);
+      return params(g.classifier);
+    };
+    const own = after("own");
+    assert.notDeepEqual(after("clean"), own);
+    assert.notDeepEqual(after("running"), own);
+    assert.throws(() => game({ gPassStats: "clean", jointBatch: true }), /share one batch/);
   });
 });

@@ -24,7 +24,12 @@ import { Tensor } from "../autograd/tensor.ts";
 import * as ops from "../ops/mod.ts";
 import type { SquaredErrorReduction } from "../ops/loss.ts";
 import type { Rng } from "../ops/random.ts";
-import { withFrozenBatchNormStats } from "../nn/layers.ts";
+import {
+  recordBatchNormStats,
+  replayBatchNormStats,
+  withFrozenBatchNormStats,
+  withRunningBatchNormStats,
+} from "../nn/layers.ts";
 import { Module } from "../nn/module.ts";
 import type { Adam } from "../nn/optim.ts";
 import { type Generator, rowNorms } from "../models/generator.ts";
@@ -59,6 +64,12 @@ export interface AdvGenOptions {
    * same statistics; otherwise each pass is normalised by its own batch's.
    */
   jointBatch: boolean;
+  /**
+   * How C's batch norm normalises its passes on G's examples (without
+   * --joint-batch): by their own batch's statistics, by those of C's pass on
+   * the clean x of the same step, or by the running statistics.
+   */
+  gPassStats: "own" | "clean" | "running";
   /**
    * What C is made consistent on: G's examples, or (a control) x plus a
    * random direction with the per-sample L2 norm of G's step.
@@ -103,6 +114,7 @@ export const LITERAL_ADVGEN: AdvGenOptions = {
   ema: 0,
   gKlWeight: "mean",
   jointBatch: false,
+  gPassStats: "own",
   consistency: "generator",
   gAdvLoss: "kl",
   gRecTarget: 0,
@@ -218,6 +230,9 @@ export class AdvGen implements Method {
     if (options.consistency === "random" && !controlRng) {
       throw new Error("Cannot draw the random control's directions without a stream");
     }
+    if (options.jointBatch && options.gPassStats !== "own") {
+      throw new Error("Cannot normalise G's pass apart when x and G(x, z) share one batch");
+    }
     if (options.vatWeight > 0 && !vatRng) {
       throw new Error("Cannot add VAT's term without a stream for its power iteration");
     }
@@ -279,6 +294,24 @@ export class AdvGen implements Method {
     });
   }
 
+  /**
+   * The clean logits from `cleanPass` and C's logits on x2, the pass on x2
+   * normalised as gPassStats says; neither moves the running statistics.
+   */
+  #cleanAndPerturbed(cleanPass: () => Tensor, x2: Tensor): [Tensor, Tensor] {
+    const perturbed = () => withFrozenBatchNormStats(() => this.classifier.forward(x2));
+    switch (this.options.gPassStats) {
+      case "own":
+        return [cleanPass(), perturbed()];
+      case "running":
+        return [cleanPass(), withRunningBatchNormStats(perturbed)];
+      case "clean": {
+        const { result, stats } = recordBatchNormStats(cleanPass);
+        return [result, replayBatchNormStats(stats, perturbed)];
+      }
+    }
+  }
+
   /** G's update on x (C fixed); before --g-warmup ends, the reconstruction alone. */
   generatorStep(x: Tensor, iteration: number): StepMetrics {
     const { alpha, differentiated, gWarmup, reconReduction } = this.options;
@@ -296,7 +329,7 @@ export class AdvGen implements Method {
     }
     const [clean, logits] = this.options.jointBatch
       ? this.#logitsOfPair(x, xg)
-      : [this.#target(x), withFrozenBatchNormStats(() => this.classifier.forward(xg))];
+      : this.#cleanAndPerturbed(() => this.#target(x), xg);
     const target = detach(this.options.gTarget === "ema" ? this.#teacher(x) : clean);
     const metrics: StepMetrics = { rec };
     // G minimises `attack` (-alpha L_adv, or alpha times the agreement loss) + lambda L_rec.
@@ -347,10 +380,11 @@ export class AdvGen implements Method {
       : generated;
     const { alpha, entminWeight } = this.options;
     // With EntMin the clean logits carry a gradient (its entropy term); the KL's target never does.
-    const [clean, perturbed] = this.options.jointBatch ? this.#logitsOfPair(xul, xg) : [
-      entminWeight > 0 ? withFrozenBatchNormStats(() => c.forward(xul)) : this.#target(xul),
-      withFrozenBatchNormStats(() => c.forward(xg)),
-    ];
+    const cleanPass = () =>
+      entminWeight > 0 ? withFrozenBatchNormStats(() => c.forward(xul)) : this.#target(xul);
+    const [clean, perturbed] = this.options.jointBatch
+      ? this.#logitsOfPair(xul, xg)
+      : this.#cleanAndPerturbed(cleanPass, xg);
     const adv = ops.klDivergence(detach(clean), perturbed);
     let loss = ops.add(nll, ops.scale(adv, alpha));
     const metrics: StepMetrics = { nll, adv };

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Backend } from "../backend/backend.ts";
+import { noGrad } from "../autograd/tape.ts";
 import { scope, Tensor } from "../autograd/tensor.ts";
 import * as ops from "../ops/mod.ts";
 import type { Rng } from "../ops/random.ts";
@@ -124,6 +125,77 @@ export function withFrozenBatchNormStats<T>(fn: () => T): T {
   }
 }
 
+/** A batch's per-channel mean and (biased) variance, as a pass recorded them. */
+export interface ChannelStats {
+  mean: Tensor;
+  variance: Tensor;
+}
+
+/**
+ * Where training-mode batch norm takes its statistics inside a pass: its own
+ * batch's (the default), the running ones, or, layer by layer, those another
+ * pass recorded (so two batches can be normalised alike without sharing one).
+ */
+type StatsSource =
+  | { kind: "batch" }
+  | { kind: "running" }
+  | { kind: "record"; stats: Map<BatchNorm, ChannelStats> }
+  | { kind: "replay"; stats: Map<BatchNorm, ChannelStats> };
+
+let statsSource: StatsSource = { kind: "batch" };
+
+function withStatsSource<T>(source: StatsSource, fn: () => T): T {
+  const saved = statsSource;
+  statsSource = source;
+  try {
+    return fn();
+  } finally {
+    statsSource = saved;
+  }
+}
+
+/** Runs `fn` with every batch norm normalising by its running statistics (as in evaluation). */
+export function withRunningBatchNormStats<T>(fn: () => T): T {
+  return withStatsSource({ kind: "running" }, fn);
+}
+
+/**
+ * Runs `fn` (a pass with batch statistics as usual) and returns its result
+ * with the statistics each batch norm layer saw, for replayBatchNormStats.
+ */
+export function recordBatchNormStats<T>(
+  fn: () => T,
+): { result: T; stats: Map<BatchNorm, ChannelStats> } {
+  const stats = new Map<BatchNorm, ChannelStats>();
+  const result = withStatsSource({ kind: "record", stats }, fn);
+  return { result, stats };
+}
+
+/**
+ * Runs `fn` with each batch norm normalising by the statistics it recorded
+ * (held constant); a layer without a record is an error.
+ */
+export function replayBatchNormStats<T>(stats: Map<BatchNorm, ChannelStats>, fn: () => T): T {
+  return withStatsSource({ kind: "replay", stats }, fn);
+}
+
+/** Per-channel mean and biased variance of (n, c) or (n, c, h, w), without gradient. */
+function channelStats(x: Tensor): ChannelStats {
+  return noGrad(() => {
+    const [n, c] = x.shape;
+    const s = x.size / (n * c);
+    const be = x.backend;
+    // Row sums of (n c, s), then the mean over n as a product with a row of 1/n.
+    const perSample = (t: Tensor) =>
+      ops.reshape(ops.matmul(ops.reshape(t, [n * c, s]), Tensor.full(be, [s, 1], 1 / s)), [n, c]);
+    const overBatch = (t: Tensor) =>
+      ops.reshape(ops.matmul(Tensor.full(be, [1, n], 1 / n), t), [c]);
+    const mean = overBatch(perSample(x));
+    const meanSquare = overBatch(perSample(ops.mul(x, x)));
+    return { mean, variance: ops.relu(ops.sub(meanSquare, ops.mul(mean, mean))) };
+  });
+}
+
 /** Batch norm over (n, c) or (n, c, h, w). */
 export class BatchNorm extends Module {
   readonly weight: Tensor;
@@ -146,7 +218,19 @@ export class BatchNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return ops.batchNorm(x, this.weight, this.bias, this, this.training, !statsFrozen);
+    const source = statsSource;
+    if (!this.training || source.kind === "batch") {
+      return ops.batchNorm(x, this.weight, this.bias, this, this.training, !statsFrozen);
+    }
+    if (source.kind === "running") return ops.batchNorm(x, this.weight, this.bias, this, false);
+    if (source.kind === "record") {
+      source.stats.set(this, channelStats(x));
+      return ops.batchNorm(x, this.weight, this.bias, this, true, !statsFrozen);
+    }
+    const seen = source.stats.get(this);
+    if (!seen) throw new Error("Cannot replay batch-norm statistics: this layer recorded none");
+    const fixed = { runningMean: seen.mean, runningVar: seen.variance, momentum: 0, eps: this.eps };
+    return ops.batchNorm(x, this.weight, this.bias, fixed, false);
   }
 }
 

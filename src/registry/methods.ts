@@ -211,6 +211,19 @@ export const METHODS: Record<string, MethodEntry> = {
         group: "stabiliser",
         help: "C sees x and G(x, z) in one batch, normalised by the same batch-norm statistics",
       },
+      gPassStats: {
+        kind: "choice",
+        group: "stabiliser",
+        help: "the batch-norm statistics of C's passes on G(x, z) (without --joint-batch)",
+        alternatives: {
+          own: { help: "those of the generated batch itself" },
+          clean: {
+            group: "stabiliser",
+            help: "those of C's pass on the clean x of the same step",
+          },
+          running: { group: "stabiliser", help: "the running statistics, as at test time" },
+        },
+      },
       consistency: {
         kind: "choice",
         group: "ablation",
@@ -295,6 +308,12 @@ export const METHODS: Record<string, MethodEntry> = {
       const averaged = ema > 0 ? ctx.classifier() : null;
       const consistency = cfg.string("consistency") as "generator" | "random";
       const vatWeight = cfg.number("vatWeight");
+      const gPassStats = cfg.string("gPassStats") as "own" | "clean" | "running";
+      if (cfg.bool("jointBatch") && gPassStats !== "own") {
+        throw new UserError(
+          `Cannot use --g-pass-stats ${gPassStats} with --joint-batch: there G's examples share x's batch`,
+        );
+      }
       if (cfg.string("gTarget") === "ema" && !(ema > 0)) {
         throw new UserError("Cannot use --g-target ema: --ema is 0, so C has no moving average");
       }
@@ -314,6 +333,7 @@ export const METHODS: Record<string, MethodEntry> = {
           ema,
           gKlWeight: cfg.string("gKlWeight") as "mean" | "relative",
           jointBatch: cfg.bool("jointBatch"),
+          gPassStats,
           consistency,
           gAdvLoss: cfg.string("gAdvLoss") as "kl" | "agreement",
           gRecTarget: cfg.number("gRecTarget"),
