@@ -81,19 +81,24 @@ const GEOMETRIES: Geometry[] = [
   [2, 6, 9, 9, 5, 1, 1, 1, 1, 0, 0], // 1x1
 ];
 
+/** Random inputs of one geometry's passes, and the starts of their outputs (for accumulate). */
+function convData(g: Geometry, rand: Rand): Record<string, number[]> {
+  const s = sizes(g);
+  return {
+    x: values(s.x, rand),
+    w: values(s.w, rand),
+    dy: values(s.y, rand),
+    y: values(s.y, rand),
+    dx: values(s.x, rand),
+    dw: values(s.w, rand),
+  };
+}
+
 /** The worst difference of every pass on every geometry to float64, relative to its largest value. */
 function worstToFloat64(geometries: Geometry[], rand: Rand): number {
   let worstAll = 0;
   for (const g of geometries) {
-    const s = sizes(g);
-    const data = {
-      x: values(s.x, rand),
-      w: values(s.w, rand),
-      dy: values(s.y, rand),
-      y: values(s.y, rand),
-      dx: values(s.x, rand),
-      dw: values(s.w, rand),
-    };
+    const data = convData(g, rand);
     for (const acc of [false, true]) {
       const a = passes(be32, g, data, acc), b = passes(be64, g, data, acc);
       for (const key of ["y", "dx", "dw"] as const) {
@@ -124,15 +129,7 @@ Deno.test("conv backends: the float32 passes repeat bit for bit", () => {
   scope(() => {
     const rng = mulberry32(7);
     for (const g of GEOMETRIES) {
-      const s = sizes(g);
-      const data = {
-        x: values(s.x, rng),
-        w: values(s.w, rng),
-        dy: values(s.y, rng),
-        y: values(s.y, rng),
-        dx: values(s.x, rng),
-        dw: values(s.w, rng),
-      };
+      const data = convData(g, rng);
       const first = passes(be32, g, data, false), second = passes(be32, g, data, false);
       for (const key of ["y", "dx", "dw"] as const) {
         assert.deepEqual(first[key], second[key], `${key} of [${g}]`);
