@@ -279,6 +279,30 @@ static int run_reorder(const char *fn, dnnl_primitive_t r,
   return 0;
 }
 
+/* Runs primitive p on n tensors (arguments kinds[i], descriptors mds[i],
+ * memory data[i]) and a scratchpad of scratch_bytes at scratch, then waits. */
+static int execute(const char *fn, dnnl_primitive_t p, int n, const int *kinds,
+                   const dnnl_memory_desc_t *const *mds, void *const *data,
+                   size_t scratch_bytes, void *scratch) {
+  dnnl_memory_t mem[4] = {NULL, NULL, NULL, NULL};
+  dnnl_exec_arg_t args[4];
+  dnnl_memory_desc_t scratch_md;
+  dnnl_dims_t scratch_dims = {(int64_t)scratch_bytes};
+  dnnl_status_t st = dnnl_memory_desc_init_by_tag(&scratch_md, 1, scratch_dims,
+                                                  dnnl_u8, dnnl_a);
+  for (int i = 0; i <= n && st == dnnl_success; i++) {
+    st = dnnl_memory_create(&mem[i], i < n ? mds[i] : &scratch_md, engine,
+                            i < n ? data[i] : scratch);
+    args[i] = (dnnl_exec_arg_t){i < n ? kinds[i] : DNNL_ARG_SCRATCHPAD, mem[i]};
+  }
+  if (st == dnnl_success) st = dnnl_primitive_execute(p, stream, n + 1, args);
+  if (st == dnnl_success) st = dnnl_stream_wait(stream);
+  for (int i = 0; i <= n; i++)
+    if (mem[i]) dnnl_memory_destroy(mem[i]);
+  DNNL_TRY(fn, st);
+  return 0;
+}
+
 int adv_dnnl_conv2d(const char *fn, int pass, const real *in0, const real *in1,
                     real *out, int accumulate, int n, int c, int h, int wd,
                     int k, int kh, int kw, int sh, int sw, int ph, int pw,
@@ -312,26 +336,11 @@ int adv_dnnl_conv2d(const char *fn, int pass, const real *in0, const real *in1,
   }
   data[2] = e->io[2].reorder ? base + off[2] : plain_out;
 
-  dnnl_memory_t mem[4] = {NULL, NULL, NULL, NULL};
-  dnnl_exec_arg_t args[4];
-  dnnl_status_t st = dnnl_success;
-  for (int i = 0; i < 3 && st == dnnl_success; i++) {
-    st = dnnl_memory_create(&mem[i], &e->io[i].prim, engine, data[i]);
-    args[i] = (dnnl_exec_arg_t){e->io[i].arg, mem[i]};
-  }
-  dnnl_memory_desc_t scratch_md;
-  dnnl_dims_t scratch_dims = {(int64_t)e->scratch_bytes};
-  if (st == dnnl_success)
-    st = dnnl_memory_desc_init_by_tag(&scratch_md, 1, scratch_dims, dnnl_u8,
-                                      dnnl_a);
-  if (st == dnnl_success)
-    st = dnnl_memory_create(&mem[3], &scratch_md, engine, base + off[4]);
-  args[3] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, mem[3]};
-  if (st == dnnl_success) st = dnnl_primitive_execute(e->prim, stream, 4, args);
-  if (st == dnnl_success) st = dnnl_stream_wait(stream);
-  for (int i = 0; i < 4; i++)
-    if (mem[i]) dnnl_memory_destroy(mem[i]);
-  DNNL_TRY(fn, st);
+  const int kinds[3] = {e->io[0].arg, e->io[1].arg, e->io[2].arg};
+  const dnnl_memory_desc_t *mds[3] = {&e->io[0].prim, &e->io[1].prim,
+                                      &e->io[2].prim};
+  if (execute(fn, e->prim, 3, kinds, mds, data, e->scratch_bytes, base + off[4]))
+    return 1;
 
   Slot *o = &e->io[2];
   if (o->reorder &&
@@ -356,6 +365,7 @@ typedef struct {
 typedef struct {
   GemmKey key;
   dnnl_primitive_t prim;
+  dnnl_memory_desc_t a, b, c; /* bfloat16 A and B, float32 C */
   size_t scratch_bytes;
 } GemmEntry;
 
@@ -385,12 +395,11 @@ static int gemm_create(const char *fn, const GemmKey *key, GemmEntry *e) {
   dnnl_dims_t sa = {key->ta ? 1 : key->k, key->ta ? key->m : 1};
   dnnl_dims_t sb = {key->tb ? 1 : key->n, key->tb ? key->k : 1};
   dnnl_dims_t sc = {key->ldc, 1};
-  dnnl_memory_desc_t a, b, c;
-  DNNL_TRY(fn, dnnl_memory_desc_init_by_strides(&a, 2, da, dnnl_bf16, sa));
-  DNNL_TRY(fn, dnnl_memory_desc_init_by_strides(&b, 2, db, dnnl_bf16, sb));
-  DNNL_TRY(fn, dnnl_memory_desc_init_by_strides(&c, 2, dc, dnnl_f32, sc));
+  DNNL_TRY(fn, dnnl_memory_desc_init_by_strides(&e->a, 2, da, dnnl_bf16, sa));
+  DNNL_TRY(fn, dnnl_memory_desc_init_by_strides(&e->b, 2, db, dnnl_bf16, sb));
+  DNNL_TRY(fn, dnnl_memory_desc_init_by_strides(&e->c, 2, dc, dnnl_f32, sc));
   dnnl_matmul_desc_t md;
-  DNNL_TRY(fn, dnnl_matmul_desc_init(&md, &a, &b, NULL, &c));
+  DNNL_TRY(fn, dnnl_matmul_desc_init(&md, &e->a, &e->b, NULL, &e->c));
   dnnl_primitive_attr_t attr;
   DNNL_TRY(fn, dnnl_primitive_attr_create(&attr));
   dnnl_post_ops_t po = NULL;
@@ -440,31 +449,11 @@ int adv_dnnl_gemm_bf16(const char *fn, int trans_a, int trans_b, int m, int n, i
   /* Stored layouts: A is (m, k) or, transposed, (k, m); B (k, n) or (n, k). */
   to_bf16(a, trans_a ? k : m, trans_a ? m : k, lda, a16);
   to_bf16(b, trans_b ? n : k, trans_b ? k : n, ldb, b16);
-  dnnl_memory_desc_t da, db, dc, ds;
-  dnnl_dims_t dims_a = {m, k}, dims_b = {k, n}, dims_c = {m, n};
-  dnnl_dims_t sa = {trans_a ? 1 : k, trans_a ? m : 1};
-  dnnl_dims_t sb = {trans_b ? 1 : n, trans_b ? k : 1}, sc = {ldc, 1};
-  dnnl_dims_t scratch_dims = {(int64_t)e->scratch_bytes};
-  DNNL_TRY(fn, dnnl_memory_desc_init_by_strides(&da, 2, dims_a, dnnl_bf16, sa));
-  DNNL_TRY(fn, dnnl_memory_desc_init_by_strides(&db, 2, dims_b, dnnl_bf16, sb));
-  DNNL_TRY(fn, dnnl_memory_desc_init_by_strides(&dc, 2, dims_c, dnnl_f32, sc));
-  DNNL_TRY(fn, dnnl_memory_desc_init_by_tag(&ds, 1, scratch_dims, dnnl_u8, dnnl_a));
-  dnnl_memory_t mem[4] = {NULL, NULL, NULL, NULL};
-  void *data[4] = {a16, b16, c, base + bytes_a + bytes_b};
-  const dnnl_memory_desc_t *mds[4] = {&da, &db, &dc, &ds};
-  int argk[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_SCRATCHPAD};
-  dnnl_exec_arg_t args[4];
-  dnnl_status_t st = dnnl_success;
-  for (int i = 0; i < 4 && st == dnnl_success; i++) {
-    st = dnnl_memory_create(&mem[i], mds[i], engine, data[i]);
-    args[i] = (dnnl_exec_arg_t){argk[i], mem[i]};
-  }
-  if (st == dnnl_success) st = dnnl_primitive_execute(e->prim, stream, 4, args);
-  if (st == dnnl_success) st = dnnl_stream_wait(stream);
-  for (int i = 0; i < 4; i++)
-    if (mem[i]) dnnl_memory_destroy(mem[i]);
-  DNNL_TRY(fn, st);
-  return 0;
+  const int kinds[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
+  const dnnl_memory_desc_t *mds[3] = {&e->a, &e->b, &e->c};
+  void *data[3] = {a16, b16, c};
+  return execute(fn, e->prim, 3, kinds, mds, data, e->scratch_bytes,
+                 base + bytes_a + bytes_b);
 }
 
 /* ---- precision ---- */

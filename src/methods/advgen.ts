@@ -322,7 +322,7 @@ export class AdvGen implements Method {
     const latent = g.shift !== null;
     if (iteration < gWarmup) {
       backward(rec, {
-        into: latent ? [...g.encoderParameters(), ...g.decoderParameters()] : g.parameters(),
+        into: latent ? g.autoencoderParameters() : g.parameters(),
       });
       this.optG.update();
       return { rec };
@@ -350,7 +350,7 @@ export class AdvGen implements Method {
     if (latent) {
       // The auto-encoder learns L_rec alone; the shift of the code, the attack alone.
       backward(attack, { into: g.shiftParameters() });
-      backward(weightedRec, { into: [...g.encoderParameters(), ...g.decoderParameters()] });
+      backward(weightedRec, { into: g.autoencoderParameters() });
     } else if (differentiated) {
       backward(ops.add(attack, weightedRec), { into: g.decoderParameters() });
       backward(weightedRec, { into: g.encoderParameters() });

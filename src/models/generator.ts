@@ -165,6 +165,11 @@ export class Generator extends Module {
     return this.decoder.parameters();
   }
 
+  /** The encoder's and the decoder's parameters: what L_rec trains in latent mode. */
+  autoencoderParameters(): Tensor[] {
+    return [...this.encoderParameters(), ...this.decoderParameters()];
+  }
+
   /** The shift module's parameters (latent mode), else none. */
   shiftParameters(): Tensor[] {
     return this.shift?.parameters() ?? [];
