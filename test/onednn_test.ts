@@ -244,16 +244,15 @@ Deno.test({
     scope(() => {
       const model = mlp(be32, new Rng(3), [20, 32, 10], true);
       const x = ops.randn(be32, [16, 20], new Rng(4));
-      const clean = noGrad(() => model.forward(x));
+      // As VAT's step: the clean logits come from a pass in the run's precision.
       const r = (p: "fp32" | "bf16") =>
-        be32.withComputePrecision(
-          p,
-          () =>
-            Array.from(
-              vatPerturbation(model, x, clean, new Rng(5), { eps: 2, xi: 1e-6, iterations: 1 })
-                .toArray(),
-            ),
-        );
+        be32.withComputePrecision(p, () => {
+          const clean = noGrad(() => model.forward(x));
+          return Array.from(
+            vatPerturbation(model, x, clean, new Rng(5), { eps: 2, xi: 1e-6, iterations: 1 })
+              .toArray(),
+          );
+        });
       assert.deepEqual(r("bf16"), r("fp32"));
       // The control: a forward pass does change under bf16.
       const y = (p: "fp32" | "bf16") =>

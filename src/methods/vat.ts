@@ -38,7 +38,10 @@ function unitVectors(d: Tensor): Tensor {
  * moves most away from the clean logits (a constant target). The probing
  * passes leave batch-norm running statistics alone, as VAT's code, and run in
  * float32 whatever --precision says: in bfloat16, x + xi d would round back
- * to x at xi = 1e-6.
+ * to x at xi = 1e-6. For the same reason the target is then recomputed in
+ * float32: against bfloat16 clean logits, the probe's gradient would follow
+ * the rounding error between the two precisions (far larger than the xi
+ * step), not the model's most sensitive direction.
  */
 export function vatPerturbation(
   model: Module,
@@ -47,9 +50,10 @@ export function vatPerturbation(
   rng: Rng,
   opts: VatOptions,
 ): Tensor {
-  const target = detach(cleanLogits);
+  const roundedTarget = x.backend.computePrecision !== "fp32";
   return x.backend.withComputePrecision("fp32", () =>
     withFrozenBatchNormStats(() => {
+      const target = roundedTarget ? noGrad(() => model.forward(x)) : detach(cleanLogits);
       let d = ops.randn(x.backend, x.shape, rng);
       for (let i = 0; i < opts.iterations; i++) {
         const probe = noGrad(() => ops.scale(unitVectors(d), opts.xi));
