@@ -50,6 +50,15 @@ cublasHandle_t adv_cuda_cublas(void);
 cudnnHandle_t adv_cuda_cudnn(void);
 /* Whether TF32 tensor-core math is allowed (adv_cuda_set_tf32). */
 int adv_cuda_tf32(void);
+/* Whether convolutions and GEMMs compute in bfloat16 (adv_set_precision). */
+int adv_cuda_bf16(void);
+
+/* bfloat16 copies (bf16.cu): x rounded into y (n bf16 values, 2 bytes each);
+ * x widened into y, added to y's values where `accumulate`. Status as
+ * adv_cuda_launched(fn). */
+int adv_cuda_to_bf16(const char *fn, const float *x, void *y, int64_t n);
+int adv_cuda_from_bf16(const char *fn, const void *x, float *y, int64_t n,
+                       int accumulate);
 
 /* Evaluates a CUDA runtime call; on failure returns its error as a status. */
 #define ADV_CUDA(call)                                                         \

@@ -11,13 +11,19 @@
  * call allocates.
  * `accumulate` maps to cuDNN's beta: 0 overwrites, any other value adds
  * (as the C code's `accumulate ? 1 : 0`).
+ *
+ * Under --precision bf16 (adv_cuda_bf16) a geometry gets a second plan in
+ * cuDNN's BFLOAT16 config: the operands are rounded into bf16 copies in the
+ * scratch buffer beside the workspace, the pass writes a bf16 result there
+ * (float32 accumulation inside), and that result is widened into the float32
+ * output, or added to it where the pass accumulates (bf16.cu).
  */
 #include <stdlib.h>
 
 #include "common.cuh"
 
 typedef struct {
-  int n, c, h, w, k, kh, kw, sh, sw, ph, pw, tf32;
+  int n, c, h, w, k, kh, kw, sh, sw, ph, pw, tf32, bf16;
 } ConvKey;
 
 typedef struct {
@@ -45,8 +51,11 @@ static int same_key(const ConvKey *a, const ConvKey *b) {
   return a->n == b->n && a->c == b->c && a->h == b->h && a->w == b->w &&
          a->k == b->k && a->kh == b->kh && a->kw == b->kw && a->sh == b->sh &&
          a->sw == b->sw && a->ph == b->ph && a->pw == b->pw &&
-         a->tf32 == b->tf32;
+         a->tf32 == b->tf32 && a->bf16 == b->bf16;
 }
+
+/* Whether the plan may use tensor-op math: TF32 allowed, or bf16 operands. */
+static int tensor_math(const ConvKey *key) { return key->tf32 || key->bf16; }
 
 static int make_plan(const char *fn, const ConvKey *key, int oh, int ow,
                      Plan **out) {
@@ -64,20 +73,22 @@ static int make_plan(const char *fn, const ConvKey *key, int oh, int ow,
   TRY(cudnnCreateTensorDescriptor(&p->y));
   TRY(cudnnCreateFilterDescriptor(&p->w));
   TRY(cudnnCreateConvolutionDescriptor(&p->conv));
-  TRY(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
-                                 key->n, key->c, key->h, key->w));
-  TRY(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
-                                 key->n, key->k, oh, ow));
-  TRY(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
-                                 key->k, key->c, key->kh, key->kw));
-  /* CROSS_CORRELATION is what deep-learning "convolution" means */
+  cudnnDataType_t type = key->bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+  TRY(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, type, key->n, key->c,
+                                 key->h, key->w));
+  TRY(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, type, key->n, key->k,
+                                 oh, ow));
+  TRY(cudnnSetFilter4dDescriptor(p->w, type, CUDNN_TENSOR_NCHW, key->k, key->c,
+                                 key->kh, key->kw));
+  /* CROSS_CORRELATION is what deep-learning "convolution" means; the
+   * compute type is float32 in both configs */
   TRY(cudnnSetConvolution2dDescriptor(p->conv, key->ph, key->pw, key->sh,
                                       key->sw, 1, 1, CUDNN_CROSS_CORRELATION,
                                       CUDNN_DATA_FLOAT));
   /* FMA math restricts cuDNN to exact float32 kernels; tensor-op math lets
-   * it use TF32 (PyTorch's allow_tf32 does the same) */
-  TRY(cudnnSetConvolutionMathType(
-      p->conv, key->tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+   * it use TF32 (PyTorch's allow_tf32 does the same), or bf16 tensor cores */
+  TRY(cudnnSetConvolutionMathType(p->conv, tensor_math(key) ? CUDNN_TENSOR_OP_MATH
+                                                            : CUDNN_FMA_MATH));
 #undef TRY
   if (s != CUDNN_STATUS_SUCCESS) {
     cudnnDestroyTensorDescriptor(p->x);
@@ -97,7 +108,8 @@ static int make_plan(const char *fn, const ConvKey *key, int oh, int ow,
 static int plan_for(const char *fn, int n, int c, int h, int w, int k, int kh,
                     int kw, int sh, int sw, int ph, int pw, int oh, int ow,
                     Plan **out) {
-  ConvKey key = {n, c, h, w, k, kh, kw, sh, sw, ph, pw, adv_cuda_tf32()};
+  ConvKey key = {n,  c,  h,  w,  k,  kh,
+                 kw, sh, sw, ph, pw, adv_cuda_tf32(), adv_cuda_bf16()};
   for (Plan *p = g_plans; p; p = p->next) {
     if (same_key(&p->key, &key)) {
       *out = p;
@@ -108,15 +120,16 @@ static int plan_for(const char *fn, int n, int c, int h, int w, int k, int kh,
 }
 
 /* The fastest result that succeeded, is deterministic, fits MAX_WORKSPACE and,
- * without TF32, uses no tensor-op math; results come sorted by time. */
+ * without tensor-op math allowed (TF32 or bf16), uses none; results come
+ * sorted by time. */
 template <typename Perf>
-static int pick(const char *fn, const Perf *perf, int count, int tf32,
+static int pick(const char *fn, const Perf *perf, int count, int tensor_ok,
                 Choice *choice) {
   for (int pass = 0; pass < 2; pass++) {
     for (int i = 0; i < count; i++) {
       if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
       if (perf[i].memory > MAX_WORKSPACE) continue;
-      if (!tf32 && perf[i].mathType != CUDNN_FMA_MATH &&
+      if (!tensor_ok && perf[i].mathType != CUDNN_FMA_MATH &&
           perf[i].mathType != CUDNN_DEFAULT_MATH)
         continue;
       /* ALLOW_CONVERSION may round float inputs to half: never wanted */
@@ -126,7 +139,7 @@ static int pick(const char *fn, const Perf *perf, int count, int tf32,
       choice->algo = (int)perf[i].algo;
       /* DEFAULT_MATH permits TF32 on Ampere and later: without TF32 run
        * with FMA math, the setting the algorithm was found (and timed) under */
-      choice->math = tf32 ? perf[i].mathType : CUDNN_FMA_MATH;
+      choice->math = tensor_ok ? perf[i].mathType : CUDNN_FMA_MATH;
       choice->workspace = perf[i].memory;
       choice->found = 1;
       return 0;
@@ -135,12 +148,32 @@ static int pick(const char *fn, const Perf *perf, int count, int tf32,
   return adv_fail(fn, "cuDNN found no working algorithm among %d", count);
 }
 
-/* cuDNN's workspace: the shared scratch buffer (runtime.cu). */
-static int workspace(const char *fn, size_t bytes, void **out) {
-  cudaError_t e = adv_cuda_scratch(bytes, out);
-  if (e == cudaSuccess) return 0;
-  return adv_fail(fn, "out of device memory for a %.1f MiB cuDNN workspace (%s)",
-                  bytes / 1048576.0, cudaGetErrorName(e));
+/* The shared scratch buffer (runtime.cu), carved into cuDNN's workspace and,
+ * under bf16, bf16 copies of the pass's two operands and its result (na, nb
+ * and nout elements; NULL in fp32). */
+typedef struct {
+  void *ws, *a, *b, *out;
+} Scratch;
+
+static size_t aligned(size_t bytes) { return (bytes + 255) & ~(size_t)255; }
+
+static int scratch(const char *fn, const Plan *p, size_t ws_bytes, int64_t na,
+                   int64_t nb, int64_t nout, Scratch *out) {
+  size_t bf = p->key.bf16 ? 2 : 0; /* bytes per bf16 copy element */
+  size_t at_a = aligned(ws_bytes), at_b = at_a + aligned(bf * (size_t)na),
+         at_out = at_b + aligned(bf * (size_t)nb),
+         total = at_out + aligned(bf * (size_t)nout);
+  void *base = NULL;
+  cudaError_t e = adv_cuda_scratch(total, &base);
+  if (e != cudaSuccess)
+    return adv_fail(fn, "out of device memory for %.1f MiB of cuDNN workspace%s (%s)",
+                    total / 1048576.0, bf ? " and bf16 copies" : "",
+                    cudaGetErrorName(e));
+  out->ws = base;
+  out->a = bf ? (char *)base + at_a : NULL;
+  out->b = bf ? (char *)base + at_b : NULL;
+  out->out = bf ? (char *)base + at_out : NULL;
+  return 0;
 }
 
 #define REQUESTED 16
@@ -151,7 +184,21 @@ static int workspace(const char *fn, size_t bytes, void **out) {
  * otherwise keep the backward passes off tensor cores with TF32 on). */
 static cudnnStatus_t set_find_math(Plan *p) {
   return cudnnSetConvolutionMathType(
-      p->conv, p->key.tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH);
+      p->conv, tensor_math(&p->key) ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH);
+}
+
+/* The pass's operands: the float32 tensors, or (bf16) their rounded copies. */
+static int operands(const char *fn, const Plan *p, const real *a, int64_t na,
+                    const real *b, int64_t nb, const Scratch *sc,
+                    const void **a_use, const void **b_use) {
+  *a_use = a;
+  *b_use = b;
+  if (!p->key.bf16) return 0;
+  if (adv_cuda_to_bf16(fn, a, sc->a, na) || adv_cuda_to_bf16(fn, b, sc->b, nb))
+    return 1;
+  *a_use = sc->a;
+  *b_use = sc->b;
+  return 0;
 }
 
 ADV_API int adv_conv2d_forward(const real *x, const real *w, real *y, int n,
@@ -172,16 +219,22 @@ ADV_API int adv_conv2d_forward(const real *x, const real *w, real *y, int n,
     ADV_CUDNN(cudnnFindConvolutionForwardAlgorithm(handle, p->x, p->w, p->conv,
                                                    p->y, REQUESTED, &count,
                                                    perf));
-    if (pick(__func__, perf, count, p->key.tf32, &p->fwd)) return 1;
+    if (pick(__func__, perf, count, tensor_math(&p->key), &p->fwd)) return 1;
   }
-  void *ws = NULL;
-  if (workspace(__func__, p->fwd.workspace, &ws)) return 1;
+  int64_t nx = (int64_t)n * c * h * wd, nw = (int64_t)k * c * kh * kw,
+          ny = (int64_t)n * k * oh * ow;
+  Scratch sc;
+  const void *xs, *ws_;
+  if (scratch(__func__, p, p->fwd.workspace, nx, nw, ny, &sc) ||
+      operands(__func__, p, x, nx, w, nw, &sc, &xs, &ws_))
+    return 1;
   ADV_CUDNN(cudnnSetConvolutionMathType(p->conv, p->fwd.math));
   const float alpha = 1, beta = 0;
   ADV_CUDNN(cudnnConvolutionForward(
-      handle, &alpha, p->x, x, p->w, w, p->conv,
-      (cudnnConvolutionFwdAlgo_t)p->fwd.algo, ws, p->fwd.workspace,
-      &beta, p->y, y));
+      handle, &alpha, p->x, xs, p->w, ws_, p->conv,
+      (cudnnConvolutionFwdAlgo_t)p->fwd.algo, sc.ws, p->fwd.workspace, &beta,
+      p->y, p->key.bf16 ? sc.out : y));
+  if (p->key.bf16) return adv_cuda_from_bf16(__func__, sc.out, y, ny, 0);
   return 0;
 }
 
@@ -203,16 +256,24 @@ ADV_API int adv_conv2d_backward_data(const real *dy, const real *w, real *dx,
     int count = 0;
     ADV_CUDNN(cudnnFindConvolutionBackwardDataAlgorithm(
         handle, p->w, p->y, p->conv, p->x, REQUESTED, &count, perf));
-    if (pick(__func__, perf, count, p->key.tf32, &p->bwd_data)) return 1;
+    if (pick(__func__, perf, count, tensor_math(&p->key), &p->bwd_data))
+      return 1;
   }
-  void *ws = NULL;
-  if (workspace(__func__, p->bwd_data.workspace, &ws)) return 1;
+  int64_t nx = (int64_t)n * c * h * wd, nw = (int64_t)k * c * kh * kw,
+          ny = (int64_t)n * k * oh * ow;
+  Scratch sc;
+  const void *dys, *ws_;
+  if (scratch(__func__, p, p->bwd_data.workspace, ny, nw, nx, &sc) ||
+      operands(__func__, p, dy, ny, w, nw, &sc, &dys, &ws_))
+    return 1;
   ADV_CUDNN(cudnnSetConvolutionMathType(p->conv, p->bwd_data.math));
-  const float alpha = 1, beta = accumulate ? 1.0f : 0.0f;
+  /* bf16: the pass overwrites its copy, which is then added to dx */
+  const float alpha = 1, beta = accumulate && !p->key.bf16 ? 1.0f : 0.0f;
   ADV_CUDNN(cudnnConvolutionBackwardData(
-      handle, &alpha, p->w, w, p->y, dy, p->conv,
-      (cudnnConvolutionBwdDataAlgo_t)p->bwd_data.algo, ws,
-      p->bwd_data.workspace, &beta, p->x, dx));
+      handle, &alpha, p->w, ws_, p->y, dys, p->conv,
+      (cudnnConvolutionBwdDataAlgo_t)p->bwd_data.algo, sc.ws,
+      p->bwd_data.workspace, &beta, p->x, p->key.bf16 ? sc.out : dx));
+  if (p->key.bf16) return adv_cuda_from_bf16(__func__, sc.out, dx, nx, accumulate);
   return 0;
 }
 
@@ -234,15 +295,22 @@ ADV_API int adv_conv2d_backward_filter(const real *x, const real *dy, real *dw,
     int count = 0;
     ADV_CUDNN(cudnnFindConvolutionBackwardFilterAlgorithm(
         handle, p->x, p->y, p->conv, p->w, REQUESTED, &count, perf));
-    if (pick(__func__, perf, count, p->key.tf32, &p->bwd_filter)) return 1;
+    if (pick(__func__, perf, count, tensor_math(&p->key), &p->bwd_filter))
+      return 1;
   }
-  void *ws = NULL;
-  if (workspace(__func__, p->bwd_filter.workspace, &ws)) return 1;
+  int64_t nx = (int64_t)n * c * h * wd, nw = (int64_t)k * c * kh * kw,
+          ny = (int64_t)n * k * oh * ow;
+  Scratch sc;
+  const void *xs, *dys;
+  if (scratch(__func__, p, p->bwd_filter.workspace, nx, ny, nw, &sc) ||
+      operands(__func__, p, x, nx, dy, ny, &sc, &xs, &dys))
+    return 1;
   ADV_CUDNN(cudnnSetConvolutionMathType(p->conv, p->bwd_filter.math));
-  const float alpha = 1, beta = accumulate ? 1.0f : 0.0f;
+  const float alpha = 1, beta = accumulate && !p->key.bf16 ? 1.0f : 0.0f;
   ADV_CUDNN(cudnnConvolutionBackwardFilter(
-      handle, &alpha, p->x, x, p->y, dy, p->conv,
-      (cudnnConvolutionBwdFilterAlgo_t)p->bwd_filter.algo, ws,
-      p->bwd_filter.workspace, &beta, p->w, dw));
+      handle, &alpha, p->x, xs, p->y, dys, p->conv,
+      (cudnnConvolutionBwdFilterAlgo_t)p->bwd_filter.algo, sc.ws,
+      p->bwd_filter.workspace, &beta, p->w, p->key.bf16 ? sc.out : dw));
+  if (p->key.bf16) return adv_cuda_from_bf16(__func__, sc.out, dw, nw, accumulate);
   return 0;
 }

@@ -22,6 +22,10 @@ cublasHandle_t adv_cuda_cublas(void) { return g_cublas; }
 cudnnHandle_t adv_cuda_cudnn(void) { return g_cudnn; }
 int adv_cuda_tf32(void) { return g_tf32; }
 
+/* bfloat16 convolutions and GEMMs (adv_set_precision); off at start. */
+static int g_bf16 = 0;
+int adv_cuda_bf16(void) { return g_bf16; }
+
 int adv_cuda_fail(const char *fn, const char *what, cudaError_t e) {
   /* reported now: clear it, or the next launch check would report it again
    * as its own (sticky errors stay: every later call fails anyway) */
@@ -172,11 +176,25 @@ ADV_API int adv_set_num_threads(int n) {
 
 ADV_API int adv_get_num_threads(void) { return 1; }
 
-/* bfloat16 convolutions and GEMMs are not built for CUDA yet. */
+/* Convolutions (cuDNN's BFLOAT16 config, conv.cu) and GEMMs (cuBLAS's
+ * COMPUTE_32F_FAST_16BF, gemm.cu) in bfloat16 with float32 accumulation:
+ * the tensor cores of compute capability 8.0 (Ampere) and later. */
 ADV_API int adv_set_precision(int bf16) {
   if (bf16 != 0 && bf16 != 1)
     return adv_fail(__func__, "precision must be 0 (fp32) or 1 (bf16), got %d", bf16);
-  if (bf16) return adv_fail(__func__, "the CUDA library has no bf16 kernels yet");
+  if (bf16) {
+    ADV_REQUIRE_CUDA();
+    int device = 0;
+    ADV_CUDA(cudaGetDevice(&device));
+    cudaDeviceProp prop;
+    ADV_CUDA(cudaGetDeviceProperties(&prop, device));
+    if (prop.major < 8)
+      return adv_fail(__func__,
+                      "bf16 needs a GPU of compute capability 8.0 or later; "
+                      "%s is %d.%d",
+                      prop.name, prop.major, prop.minor);
+  }
+  g_bf16 = bf16;
   return 0;
 }
 

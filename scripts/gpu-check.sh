@@ -106,6 +106,17 @@ else
 fi
 echo "bench: $(secs "$t") s"
 
+# 3b. the same iterations with --precision bf16 (cuDNN and cuBLAS in bfloat16), against our fp32
+t=$(date +%s)
+if deno task bench-gpu --backend cuda --precision bf16 >"$OUT/bench-bf16.log" 2>&1; then
+  while IFS= read -r line; do
+    row "bench: $(echo "$line" | cut -d'|' -f2 | xargs)" "bf16 $(echo "$line" | cut -d'|' -f3 | xargs) ms, $(echo "$line" | cut -d'|' -f4 | xargs) ms" "ratio $(echo "$line" | cut -d'|' -f5 | xargs)"
+  done < <(grep -E 'bf16 against our fp32' "$OUT/bench-bf16.log")
+else
+  row "GPU benchmarks, bf16" "FAILED" "see bench-bf16.log: $(tail -1 "$OUT/bench-bf16.log" | cut -c1-80)"
+fi
+echo "bench bf16: $(secs "$t") s"
+
 # 4. short MNIST runs on the GPU (1000 labels)
 for method in vat advgen; do
   t=$(date +%s)

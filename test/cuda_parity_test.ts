@@ -45,9 +45,11 @@ function relativeError(got: Numbers, want: Numbers): number {
   return den === 0 ? Infinity : Math.sqrt(num / den);
 }
 
-function expectClose(what: string, got: Numbers, want: Numbers, tol: number): void {
+/** Asserts the relative error is at most tol; returns it. */
+function expectClose(what: string, got: Numbers, want: Numbers, tol: number): number {
   const err = relativeError(got, want);
   assert(err <= tol, `${what}: relative error ${err.toExponential(2)} > ${tol}`);
+  return err;
 }
 
 /** Output and input gradients of f on one backend; `weights` seeds the backward (R in sum(y R)). */
@@ -70,15 +72,15 @@ function evaluate(
   });
 }
 
-/** A Check comparing the CUDA backend with the CPU backend. */
-function parity(tol: number): Check {
+/** A Check comparing the CUDA backend with the CPU backend; `seen` gets each error. */
+function parity(tol: number, seen: (err: number) => void = () => {}): Check {
   return (name, inputs, f) => {
     let w: Float64Array | null = null;
     const weights = (n: number) => (w ??= randomArray(n, mulberry32(n)));
     const want = evaluate(cpu, inputs, f, weights);
     const got = evaluate(cuda!, inputs, f, weights);
-    expectClose(`${name}: output`, got.y, want.y, tol);
-    want.grads.forEach((g, i) => expectClose(`${name}: gradient ${i}`, got.grads[i], g, tol));
+    seen(expectClose(`${name}: output`, got.y, want.y, tol));
+    want.grads.forEach((g, i) => seen(expectClose(`${name}: gradient ${i}`, got.grads[i], g, tol)));
   };
 }
 
@@ -219,6 +221,30 @@ Deno.test({
         if (/conv|matmul|linear/.test(name)) check(name, inputs, f);
       });
     }),
+});
+
+// The emulator's GEMMs and convolutions are the CPU library's float32 ones.
+const emulated = cuda !== null && cuda.deviceInfo().name === "CPU emulator";
+
+Deno.test({
+  name: `cuda parity: GEMMs and convolutions in bf16 within bfloat16's rounding${
+    skip || (emulated ? " (skipped: the emulator's GEMMs and convolutions are float32)" : "")
+  }`,
+  ignore: !gpu || emulated,
+  fn: () =>
+    withTf32(false, () =>
+      cuda!.withComputePrecision("bf16", () => {
+        let largest = 0;
+        const check = parity(3e-2, (err) => largest = Math.max(largest, err));
+        for (const group of OP_GROUPS) {
+          if (/conv|matmul|linear/.test(group.name)) group.run(check);
+        }
+        largeCases((name, inputs, f) => {
+          if (/conv|matmul|linear/.test(name)) check(name, inputs, f);
+        });
+        // bfloat16 keeps 8 bits: its rounding must show, or bf16 did not run.
+        assert(largest > 1e-4, `no bfloat16 rounding seen (largest error ${largest})`);
+      })),
 });
 
 Deno.test({

@@ -175,7 +175,9 @@ async function trainExperiment(
     console.log(
       `run ${run.path}: ${method} on ${dataset} (preset ${cfg.preset}), ${iterations} iterations, backend ${be.name}${
         be.computePrecision === "bf16"
-          ? `, convolutions and GEMMs in bf16 (oneDNN ISA ${be.cpuIsa() ?? "none"})`
+          ? `, convolutions and GEMMs in bf16 (${
+            be.name === "cuda" ? "cuDNN and cuBLAS" : `oneDNN ISA ${be.cpuIsa() ?? "none"}`
+          })`
           : ""
       }`,
     );

@@ -206,7 +206,7 @@ export function runOptions(reg: Registry): Record<string, OptionNode> {
         fp32: { help: "float32" },
         bf16: {
           help:
-            "bfloat16 inputs, float32 sums (CPU: AVX-512-BF16 or AMX through oneDNN; VAT's power iteration stays float32)",
+            "bfloat16 inputs, float32 sums (CPU: AVX-512-BF16 or AMX through oneDNN; GPU: compute capability 8.0 or later, through cuDNN and cuBLAS; VAT's power iteration stays float32)",
         },
       },
     },
