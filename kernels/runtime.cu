@@ -182,7 +182,9 @@ ADV_API int adv_get_num_threads(void) { return 1; }
 ADV_API int adv_set_precision(int bf16) {
   if (bf16 != 0 && bf16 != 1)
     return adv_fail(__func__, "precision must be 0 (fp32) or 1 (bf16), got %d", bf16);
-  if (bf16) {
+  /* VAT switches precision twice a step: the device is asked once */
+  static int checked = 0;
+  if (bf16 && !checked) {
     ADV_REQUIRE_CUDA();
     int device = 0;
     ADV_CUDA(cudaGetDevice(&device));
@@ -193,6 +195,7 @@ ADV_API int adv_set_precision(int bf16) {
                       "bf16 needs a GPU of compute capability 8.0 or later; "
                       "%s is %d.%d",
                       prop.name, prop.major, prop.minor);
+    checked = 1;
   }
   g_bf16 = bf16;
   return 0;
