@@ -73,6 +73,21 @@ interface TrainRequest {
 }
 
 /** Resolves a `train` command line against a registry. */
+/**
+ * Which kernels run bf16, and where they are slower than fp32: without AMX
+ * (AVX-512-BF16 alone), oneDNN's bf16 convolutions and GEMMs measured 1.4 to
+ * 2.8 times slower than its fp32 ones, PyTorch's too (docs/benchmarks.md).
+ */
+function bf16Kernels(be: Backend): string {
+  if (be.name === "cuda") return "cuDNN and cuBLAS";
+  const isa = be.cpuIsa();
+  return `oneDNN ISA ${isa ?? "none"}${
+    isa !== null && !isa.includes("amx")
+      ? "; without AMX, bf16 measured slower than fp32: docs/benchmarks.md"
+      : ""
+  }`;
+}
+
 async function resolveTrain(args: string[], reg: Registry): Promise<TrainRequest> {
   const table = runTable(reg);
   const specs = Object.fromEntries([...table].map(([k, o]) => [k, o.spec]));
@@ -175,9 +190,7 @@ async function trainExperiment(
     console.log(
       `run ${run.path}: ${method} on ${dataset} (preset ${cfg.preset}), ${iterations} iterations, backend ${be.name}${
         be.computePrecision === "bf16"
-          ? `, convolutions and GEMMs in bf16 (${
-            be.name === "cuda" ? "cuDNN and cuBLAS" : `oneDNN ISA ${be.cpuIsa() ?? "none"}`
-          })`
+          ? `, convolutions and GEMMs in bf16 (${bf16Kernels(be)})`
           : ""
       }`,
     );
