@@ -187,19 +187,42 @@ static cudnnStatus_t set_find_math(Plan *p) {
       p->conv, tensor_math(&p->key) ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH);
 }
 
-/* The pass's operands: the float32 tensors, or (bf16) their rounded copies. */
-static int operands(const char *fn, const Plan *p, const real *a, int64_t na,
-                    const real *b, int64_t nb, const Scratch *sc,
-                    const void **a_use, const void **b_use) {
-  *a_use = a;
-  *b_use = b;
-  if (!p->key.bf16) return 0;
-  if (adv_cuda_to_bf16(fn, a, sc->a, na) || adv_cuda_to_bf16(fn, b, sc->b, nb))
+/* A pass's buffers: its scratch, the operands it reads (the float32 tensors
+ * a and b, or under bf16 their rounded copies), and where it writes (`out`,
+ * or the bf16 copy that finish() widens into it). */
+typedef struct {
+  Scratch sc;
+  const void *a, *b;
+  void *out;
+  float beta; /* cuDNN's: the bf16 copy is always overwritten */
+} Pass;
+
+static int begin(const char *fn, const Plan *p, size_t ws_bytes, const real *a,
+                 int64_t na, const real *b, int64_t nb, real *out, int64_t nout,
+                 int accumulate, Pass *ps) {
+  if (scratch(fn, p, ws_bytes, na, nb, nout, &ps->sc)) return 1;
+  int bf16 = p->key.bf16;
+  if (bf16 && (adv_cuda_to_bf16(fn, a, ps->sc.a, na) ||
+               adv_cuda_to_bf16(fn, b, ps->sc.b, nb)))
     return 1;
-  *a_use = sc->a;
-  *b_use = sc->b;
+  ps->a = bf16 ? ps->sc.a : a;
+  ps->b = bf16 ? ps->sc.b : b;
+  ps->out = bf16 ? ps->sc.out : out;
+  ps->beta = accumulate && !bf16 ? 1.0f : 0.0f;
   return 0;
 }
+
+/* Under bf16, the pass's result widened into out (added where accumulating). */
+static int finish(const char *fn, const Plan *p, const Pass *ps, real *out,
+                  int64_t nout, int accumulate) {
+  if (!p->key.bf16) return 0;
+  return adv_cuda_from_bf16(fn, ps->out, out, nout, accumulate);
+}
+
+/* Elements of x, w and y of a geometry. */
+#define CONV_SIZES                                                   \
+  int64_t nx = (int64_t)n * c * h * wd, nw = (int64_t)k * c * kh * kw, \
+          ny = (int64_t)n * k * oh * ow
 
 ADV_API int adv_conv2d_forward(const real *x, const real *w, real *y, int n,
                                int c, int h, int wd, int k, int kh, int kw,
@@ -221,21 +244,17 @@ ADV_API int adv_conv2d_forward(const real *x, const real *w, real *y, int n,
                                                    perf));
     if (pick(__func__, perf, count, tensor_math(&p->key), &p->fwd)) return 1;
   }
-  int64_t nx = (int64_t)n * c * h * wd, nw = (int64_t)k * c * kh * kw,
-          ny = (int64_t)n * k * oh * ow;
-  Scratch sc;
-  const void *xs, *ws_;
-  if (scratch(__func__, p, p->fwd.workspace, nx, nw, ny, &sc) ||
-      operands(__func__, p, x, nx, w, nw, &sc, &xs, &ws_))
+  CONV_SIZES;
+  Pass ps;
+  if (begin(__func__, p, p->fwd.workspace, x, nx, w, nw, y, ny, 0, &ps))
     return 1;
   ADV_CUDNN(cudnnSetConvolutionMathType(p->conv, p->fwd.math));
-  const float alpha = 1, beta = 0;
+  const float alpha = 1;
   ADV_CUDNN(cudnnConvolutionForward(
-      handle, &alpha, p->x, xs, p->w, ws_, p->conv,
-      (cudnnConvolutionFwdAlgo_t)p->fwd.algo, sc.ws, p->fwd.workspace, &beta,
-      p->y, p->key.bf16 ? sc.out : y));
-  if (p->key.bf16) return adv_cuda_from_bf16(__func__, sc.out, y, ny, 0);
-  return 0;
+      handle, &alpha, p->x, ps.a, p->w, ps.b, p->conv,
+      (cudnnConvolutionFwdAlgo_t)p->fwd.algo, ps.sc.ws, p->fwd.workspace,
+      &ps.beta, p->y, ps.out));
+  return finish(__func__, p, &ps, y, ny, 0);
 }
 
 ADV_API int adv_conv2d_backward_data(const real *dy, const real *w, real *dx,
@@ -259,22 +278,18 @@ ADV_API int adv_conv2d_backward_data(const real *dy, const real *w, real *dx,
     if (pick(__func__, perf, count, tensor_math(&p->key), &p->bwd_data))
       return 1;
   }
-  int64_t nx = (int64_t)n * c * h * wd, nw = (int64_t)k * c * kh * kw,
-          ny = (int64_t)n * k * oh * ow;
-  Scratch sc;
-  const void *dys, *ws_;
-  if (scratch(__func__, p, p->bwd_data.workspace, ny, nw, nx, &sc) ||
-      operands(__func__, p, dy, ny, w, nw, &sc, &dys, &ws_))
+  CONV_SIZES;
+  Pass ps;
+  if (begin(__func__, p, p->bwd_data.workspace, dy, ny, w, nw, dx, nx,
+            accumulate, &ps))
     return 1;
   ADV_CUDNN(cudnnSetConvolutionMathType(p->conv, p->bwd_data.math));
-  /* bf16: the pass overwrites its copy, which is then added to dx */
-  const float alpha = 1, beta = accumulate && !p->key.bf16 ? 1.0f : 0.0f;
+  const float alpha = 1;
   ADV_CUDNN(cudnnConvolutionBackwardData(
-      handle, &alpha, p->w, ws_, p->y, dys, p->conv,
-      (cudnnConvolutionBwdDataAlgo_t)p->bwd_data.algo, sc.ws,
-      p->bwd_data.workspace, &beta, p->x, p->key.bf16 ? sc.out : dx));
-  if (p->key.bf16) return adv_cuda_from_bf16(__func__, sc.out, dx, nx, accumulate);
-  return 0;
+      handle, &alpha, p->w, ps.b, p->y, ps.a, p->conv,
+      (cudnnConvolutionBwdDataAlgo_t)p->bwd_data.algo, ps.sc.ws,
+      p->bwd_data.workspace, &ps.beta, p->x, ps.out));
+  return finish(__func__, p, &ps, dx, nx, accumulate);
 }
 
 ADV_API int adv_conv2d_backward_filter(const real *x, const real *dy, real *dw,
@@ -298,19 +313,16 @@ ADV_API int adv_conv2d_backward_filter(const real *x, const real *dy, real *dw,
     if (pick(__func__, perf, count, tensor_math(&p->key), &p->bwd_filter))
       return 1;
   }
-  int64_t nx = (int64_t)n * c * h * wd, nw = (int64_t)k * c * kh * kw,
-          ny = (int64_t)n * k * oh * ow;
-  Scratch sc;
-  const void *xs, *dys;
-  if (scratch(__func__, p, p->bwd_filter.workspace, nx, ny, nw, &sc) ||
-      operands(__func__, p, x, nx, dy, ny, &sc, &xs, &dys))
+  CONV_SIZES;
+  Pass ps;
+  if (begin(__func__, p, p->bwd_filter.workspace, x, nx, dy, ny, dw, nw,
+            accumulate, &ps))
     return 1;
   ADV_CUDNN(cudnnSetConvolutionMathType(p->conv, p->bwd_filter.math));
-  const float alpha = 1, beta = accumulate && !p->key.bf16 ? 1.0f : 0.0f;
+  const float alpha = 1;
   ADV_CUDNN(cudnnConvolutionBackwardFilter(
-      handle, &alpha, p->x, xs, p->y, dys, p->conv,
-      (cudnnConvolutionBwdFilterAlgo_t)p->bwd_filter.algo, sc.ws,
-      p->bwd_filter.workspace, &beta, p->w, p->key.bf16 ? sc.out : dw));
-  if (p->key.bf16) return adv_cuda_from_bf16(__func__, sc.out, dw, nw, accumulate);
-  return 0;
+      handle, &alpha, p->x, ps.a, p->y, ps.b, p->conv,
+      (cudnnConvolutionBwdFilterAlgo_t)p->bwd_filter.algo, ps.sc.ws,
+      p->bwd_filter.workspace, &ps.beta, p->w, ps.out));
+  return finish(__func__, p, &ps, dw, nw, accumulate);
 }
