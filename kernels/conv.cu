@@ -148,34 +148,6 @@ static int pick(const char *fn, const Perf *perf, int count, int tensor_ok,
   return adv_fail(fn, "cuDNN found no working algorithm among %d", count);
 }
 
-/* The shared scratch buffer (runtime.cu), carved into cuDNN's workspace and,
- * under bf16, bf16 copies of the pass's two operands and its result (na, nb
- * and nout elements; NULL in fp32). */
-typedef struct {
-  void *ws, *a, *b, *out;
-} Scratch;
-
-static size_t aligned(size_t bytes) { return (bytes + 255) & ~(size_t)255; }
-
-static int scratch(const char *fn, const Plan *p, size_t ws_bytes, int64_t na,
-                   int64_t nb, int64_t nout, Scratch *out) {
-  size_t bf = p->key.bf16 ? 2 : 0; /* bytes per bf16 copy element */
-  size_t at_a = aligned(ws_bytes), at_b = at_a + aligned(bf * (size_t)na),
-         at_out = at_b + aligned(bf * (size_t)nb),
-         total = at_out + aligned(bf * (size_t)nout);
-  void *base = NULL;
-  cudaError_t e = adv_cuda_scratch(total, &base);
-  if (e != cudaSuccess)
-    return adv_fail(fn, "out of device memory for %.1f MiB of cuDNN workspace%s (%s)",
-                    total / 1048576.0, bf ? " and bf16 copies" : "",
-                    cudaGetErrorName(e));
-  out->ws = base;
-  out->a = bf ? (char *)base + at_a : NULL;
-  out->b = bf ? (char *)base + at_b : NULL;
-  out->out = bf ? (char *)base + at_out : NULL;
-  return 0;
-}
-
 #define REQUESTED 16
 
 /* Each pass leaves its own pick's math type on the shared descriptor, and
@@ -187,11 +159,14 @@ static cudnnStatus_t set_find_math(Plan *p) {
       p->conv, tensor_math(&p->key) ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH);
 }
 
-/* A pass's buffers: its scratch, the operands it reads (the float32 tensors
- * a and b, or under bf16 their rounded copies), and where it writes (`out`,
- * or the bf16 copy that finish() widens into it). */
+static size_t aligned(size_t bytes) { return (bytes + 255) & ~(size_t)255; }
+
+/* A pass's buffers: cuDNN's workspace `ws`, at the start of the shared
+ * scratch buffer (runtime.cu); the operands it reads (the float32 tensors a
+ * and b, or under bf16 their rounded copies, after the workspace); and where
+ * it writes (`out`, or the bf16 copy that finish() widens into it). */
 typedef struct {
-  Scratch sc;
+  void *ws;
   const void *a, *b;
   void *out;
   float beta; /* cuDNN's: the bf16 copy is always overwritten */
@@ -200,16 +175,30 @@ typedef struct {
 static int begin(const char *fn, const Plan *p, size_t ws_bytes, const real *a,
                  int64_t na, const real *b, int64_t nb, real *out, int64_t nout,
                  int accumulate, Pass *ps) {
-  if (scratch(fn, p, ws_bytes, na, nb, nout, &ps->sc)) return 1;
   int bf16 = p->key.bf16;
-  if (bf16 && (adv_cuda_to_bf16(fn, a, ps->sc.a, na) ||
-               adv_cuda_to_bf16(fn, b, ps->sc.b, nb)))
-    return 1;
-  ps->a = bf16 ? ps->sc.a : a;
-  ps->b = bf16 ? ps->sc.b : b;
-  ps->out = bf16 ? ps->sc.out : out;
+  size_t bf = bf16 ? 2 : 0; /* bytes per bf16 copy element */
+  size_t at_a = aligned(ws_bytes), at_b = at_a + aligned(bf * (size_t)na),
+         at_out = at_b + aligned(bf * (size_t)nb),
+         total = at_out + aligned(bf * (size_t)nout);
+  void *base = NULL;
+  cudaError_t e = adv_cuda_scratch(total, &base);
+  if (e != cudaSuccess)
+    return adv_fail(fn, "out of device memory for %.1f MiB of cuDNN workspace%s (%s)",
+                    total / 1048576.0, bf16 ? " and bf16 copies" : "",
+                    cudaGetErrorName(e));
+  ps->ws = base;
   ps->beta = accumulate && !bf16 ? 1.0f : 0.0f;
-  return 0;
+  if (!bf16) {
+    ps->a = a;
+    ps->b = b;
+    ps->out = out;
+    return 0;
+  }
+  void *ca = (char *)base + at_a, *cb = (char *)base + at_b;
+  ps->a = ca;
+  ps->b = cb;
+  ps->out = (char *)base + at_out;
+  return adv_cuda_to_bf16(fn, a, ca, na) || adv_cuda_to_bf16(fn, b, cb, nb);
 }
 
 /* Under bf16, the pass's result widened into out (added where accumulating). */
@@ -252,7 +241,7 @@ ADV_API int adv_conv2d_forward(const real *x, const real *w, real *y, int n,
   const float alpha = 1;
   ADV_CUDNN(cudnnConvolutionForward(
       handle, &alpha, p->x, ps.a, p->w, ps.b, p->conv,
-      (cudnnConvolutionFwdAlgo_t)p->fwd.algo, ps.sc.ws, p->fwd.workspace,
+      (cudnnConvolutionFwdAlgo_t)p->fwd.algo, ps.ws, p->fwd.workspace,
       &ps.beta, p->y, ps.out));
   return finish(__func__, p, &ps, y, ny, 0);
 }
@@ -287,7 +276,7 @@ ADV_API int adv_conv2d_backward_data(const real *dy, const real *w, real *dx,
   const float alpha = 1;
   ADV_CUDNN(cudnnConvolutionBackwardData(
       handle, &alpha, p->w, ps.b, p->y, ps.a, p->conv,
-      (cudnnConvolutionBwdDataAlgo_t)p->bwd_data.algo, ps.sc.ws,
+      (cudnnConvolutionBwdDataAlgo_t)p->bwd_data.algo, ps.ws,
       p->bwd_data.workspace, &ps.beta, p->x, ps.out));
   return finish(__func__, p, &ps, dx, nx, accumulate);
 }
@@ -322,7 +311,7 @@ ADV_API int adv_conv2d_backward_filter(const real *x, const real *dy, real *dw,
   const float alpha = 1;
   ADV_CUDNN(cudnnConvolutionBackwardFilter(
       handle, &alpha, p->x, ps.a, p->y, ps.b, p->conv,
-      (cudnnConvolutionBwdFilterAlgo_t)p->bwd_filter.algo, ps.sc.ws,
+      (cudnnConvolutionBwdFilterAlgo_t)p->bwd_filter.algo, ps.ws,
       p->bwd_filter.workspace, &ps.beta, p->w, ps.out));
   return finish(__func__, p, &ps, dw, nw, accumulate);
 }

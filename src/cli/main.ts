@@ -72,7 +72,6 @@ interface TrainRequest {
   help: boolean;
 }
 
-/** Resolves a `train` command line against a registry. */
 /**
  * Which kernels run bf16, and where they are slower than fp32: without AMX
  * (AVX-512-BF16 alone), oneDNN's bf16 convolutions and GEMMs measured 1.4 to
@@ -88,6 +87,7 @@ function bf16Kernels(be: Backend): string {
   }`;
 }
 
+/** Resolves a `train` command line against a registry. */
 async function resolveTrain(args: string[], reg: Registry): Promise<TrainRequest> {
   const table = runTable(reg);
   const specs = Object.fromEntries([...table].map(([k, o]) => [k, o.spec]));
