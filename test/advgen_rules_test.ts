@@ -90,6 +90,27 @@ Deno.test("advgen rules: the encoder learns from the reconstruction loss alone",
   });
 });
 
+Deno.test("advgen rules: with a normalized step, L_rec is constant and the encoder keeps its weights", () => {
+  scope(() => {
+    // L_rec = radius^2 for every x and z, so the encoder's gradient is zero: backpropagating
+    // it anyway gave float32 noise that Adam scaled up to full-size steps of the encoder.
+    const { method, generator, batch } = game({}, { mode: "normalized", center: true, radius: 2 });
+    assert(generator.reconstructionConstant);
+    const [encoder, decoder] = [params(generator.encoder), params(generator.decoder)];
+    for (let i = 0; i < 5; i++) method.step(batch, i);
+    assert.deepEqual(params(generator.encoder), encoder, "the encoder moved");
+    assert.notDeepEqual(params(generator.decoder), decoder, "the decoder did not train");
+    // Without differentiated responsibilities the attack trains the encoder too.
+    const free = game(
+      { differentiated: false },
+      { mode: "normalized", center: true, radius: 2 },
+    );
+    const before = params(free.generator.encoder);
+    free.method.step(free.batch, 0);
+    assert.notDeepEqual(params(free.generator.encoder), before);
+  });
+});
+
 Deno.test("advgen rules: the classifier step leaves G untouched", () => {
   scope(() => {
     const { method, classifier, generator, batch } = game();

@@ -320,10 +320,12 @@ export class AdvGen implements Method {
     const { output: xg, reconstruction } = g.run(x);
     const rec = ops.squaredError(x, reconstruction, reconReduction);
     const latent = g.shift !== null;
+    // A constant L_rec has a zero gradient: it is not backpropagated (Generator.reconstructionConstant).
+    const constantRec = g.reconstructionConstant;
     if (iteration < gWarmup) {
-      backward(rec, {
-        into: latent ? g.autoencoderParameters() : g.parameters(),
-      });
+      if (!constantRec) {
+        backward(rec, { into: latent ? g.autoencoderParameters() : g.parameters() });
+      }
       this.optG.update();
       return { rec };
     }
@@ -351,6 +353,9 @@ export class AdvGen implements Method {
       // The auto-encoder learns L_rec alone; the shift of the code, the attack alone.
       backward(attack, { into: g.shiftParameters() });
       backward(weightedRec, { into: g.autoencoderParameters() });
+    } else if (constantRec) {
+      // The encoder's share (L_rec alone) is zero: with differentiated responsibilities it keeps its weights.
+      backward(attack, { into: differentiated ? g.decoderParameters() : g.parameters() });
     } else if (differentiated) {
       backward(ops.add(attack, weightedRec), { into: g.decoderParameters() });
       backward(weightedRec, { into: g.encoderParameters() });

@@ -96,6 +96,17 @@ export class Generator extends Module {
     if (shift) this.addChild("shift", shift);
   }
 
+  /**
+   * Whether L_rec = ||x - G(x, z)||^2 is the same for every x and z: in
+   * normalized mode every step has the radius as its norm, so L_rec's
+   * gradient is zero. Backpropagating it anyway gives float32 rounding noise
+   * (1e-8 here), which Adam, scaling by its own running RMS, turns into
+   * full-size random updates.
+   */
+  get reconstructionConstant(): boolean {
+    return this.options.output.mode === "normalized";
+  }
+
   /** G(x, z) with z drawn from the generator's own stream. */
   forward(x: Tensor): Tensor {
     return this.run(x).output;
