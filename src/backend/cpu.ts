@@ -35,6 +35,12 @@ async function openLibrary(precision: Precision) {
   // libgomp reads its wait policy when it loads: make idle OpenMP threads sleep
   // instead of spinning against OpenBLAS's threads on small machines.
   if (Deno.env.get("OMP_WAIT_POLICY") === undefined) Deno.env.set("OMP_WAIT_POLICY", "PASSIVE");
+  // OpenBLAS's idle workers spin for 2^28 cycles after a GEMM by default, on the cores
+  // where oneDNN's and our OpenMP threads run next: 2^4 makes them sleep at once
+  // (the mnist-advgen step at 2 threads: 92 ms -> 77 ms, docs/benchmarks.md).
+  if (Deno.env.get("OPENBLAS_THREAD_TIMEOUT") === undefined) {
+    Deno.env.set("OPENBLAS_THREAD_TIMEOUT", "4");
+  }
   // OpenBLAS picks its kernels when it loads; Debian's 0.3.21 does not know recent
   // Intel models and falls back to its slowest (Prescott) kernels, 4x slower here.
   const core = openBlasCoreType();
