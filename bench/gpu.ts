@@ -31,6 +31,11 @@
  *   --precision fp32|bf16    what our convolutions and GEMMs compute in; with bf16
  *                            our fp32 is timed too, in the same run
  *   --json FILE              write the results as JSON
+ *   --profile                CPU only: the advgen iteration's time by step
+ *                            (C step, G step) and kernel, what is spent
+ *                            outside kernels, and one evaluation on 10,000
+ *                            images with G's diagnostics, as a share of
+ *                            1000 iterations (the presets' eval interval)
  * @module
  */
 import type { Backend } from "../src/backend/backend.ts";
@@ -52,6 +57,8 @@ import { buildMethod } from "../src/registry/setup.ts";
 import { UserError } from "../src/util/errors.ts";
 import type { OptionSpec } from "../src/util/options.ts";
 import { helpText, parseFlags } from "../src/cli/args.ts";
+import { noGrad } from "../src/autograd/tape.ts";
+import { KernelProfile } from "./profile.ts";
 
 const OPTIONS: Record<string, OptionSpec> = {
   backend: {
@@ -95,6 +102,12 @@ const OPTIONS: Record<string, OptionSpec> = {
     help: "what our convolutions and GEMMs compute in (PyTorch stays float32)",
   },
   json: { kind: "string", metavar: "FILE", help: "write the results as JSON" },
+  profile: {
+    kind: "bool",
+    default: false,
+    help:
+      "CPU only: where the paper's-method iteration's time goes (each step's kernels and TypeScript), and an evaluation's share",
+  },
 };
 
 const parsed = parseFlags(Deno.args, OPTIONS);
@@ -116,6 +129,7 @@ const flags = parsed.values as {
   torchArgs?: string;
   precision: "fp32" | "bf16";
   json?: string;
+  profile: boolean;
 };
 let be: Backend;
 try {
@@ -126,6 +140,12 @@ try {
   Deno.exit(2);
 }
 const onGpu = be.name !== "cpu";
+if (flags.profile && onGpu) {
+  console.error(
+    "error: Cannot use --profile with a GPU backend: CUDA kernels return at launch, so their calls cannot be timed one by one",
+  );
+  Deno.exit(2);
+}
 const mnist = flags.model === "mnist";
 const [nl, nul] = flags.small ? [4, 8] : mnist ? [100, 250] : [32, 128];
 const warmup = flags.warmup ?? (flags.quick ? (onGpu ? 3 : 1) : 5);
@@ -171,17 +191,17 @@ const modelName = mnist
   : "Conv-Large";
 
 const build = mnist
-  ? (kind: "advgen" | "vat" | "supervised") => {
+  ? (kind: "advgen" | "vat" | "supervised", on: Backend = be) => {
     // Each preset as a run resolves and builds it.
     const cfg = resolveRun(BUILTIN, { preset: `mnist-${kind}`, flags: {} });
     const root = new Rng(1);
-    return buildMethod(be, BUILTIN, cfg, { shape: image, classes: 10 }, root, root.fork());
+    return buildMethod(on, BUILTIN, cfg, { shape: image, classes: 10 }, root, root.fork());
   }
-  : (kind: "advgen" | "vat" | "supervised") => {
+  : (kind: "advgen" | "vat" | "supervised", on: Backend = be) => {
     const cifar = { inChannels: 3, classes: 10 };
     const c = flags.model === "conv-small"
-      ? convSmall(be, rng.fork(), cifar)
-      : convLarge(be, rng.fork(), cifar);
+      ? convSmall(on, rng.fork(), cifar)
+      : convLarge(on, rng.fork(), cifar);
     const adam = (m: Module) => new Adam(m.parameters(), { lr: 1e-3 });
     if (kind === "supervised") return new Supervised(c, adam(c));
     if (kind === "vat") {
@@ -194,19 +214,18 @@ const build = mnist
       });
     }
     // The paper's method: one C step and one G step.
-    const g = convGenerator(be, rng.fork(), [3, 32, 32], 32, 64, {
+    const g = convGenerator(on, rng.fork(), [3, 32, 32], 32, 64, {
       zDim: 16,
       output: { mode: "bounded", bound: 0.3, center: false },
     });
     return new AdvGen(c, g, adam(c), adam(g), LITERAL_ADVGEN);
   };
-const ms = timeMethods(batch, build);
+const ms = timeMethods(batch, (kind) => build(kind));
 // With bf16, our fp32 in the same run: the speed-up.
 const fp32 = be.computePrecision === "bf16"
-  ? be.withComputePrecision("fp32", () => timeMethods(batch, build))
+  ? be.withComputePrecision("fp32", () => timeMethods(batch, (kind) => build(kind)))
   : null;
 const [advgenMs, vatMs, supervisedMs] = [ms.advgen, ms.vat, ms.supervised];
-for (const t of Object.values(batch)) t.dispose();
 
 /** What bench/torch_gpu_reference.py prints on its last line. */
 interface TorchResult {
@@ -297,11 +316,65 @@ const table = [
     })
     : []),
 ];
-const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
-const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
-console.log(line(table[0]));
-console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
-for (const r of table.slice(1)) console.log(line(r));
+/** Prints a table of rows (the first is the header) in Markdown. */
+function printTable(table: string[][]): void {
+  const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+  console.log(line(table[0]));
+  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
+  for (const r of table.slice(1)) console.log(line(r));
+}
+printTable(table);
+
+if (flags.profile) {
+  // The advgen iteration again on a timed backend: its C and G steps, then one evaluation.
+  const profile = new KernelProfile(be);
+  const pbe = profile.backend;
+  const method = build("advgen", pbe) as AdvGen;
+  const xul = ops.randn(pbe, [nul, ...image], data);
+  const pbatch = {
+    xl: ops.randn(pbe, [nl, ...image], data),
+    yl: Tensor.from(pbe, Array.from({ length: nl }, (_, i) => i % 10), [nl]),
+    xul,
+  };
+  const iteration = (it: number) =>
+    scope(() => {
+      profile.phase("C step", () => method.classifierStep(pbatch));
+      profile.phase("G step", () => method.generatorStep(xul, it));
+    });
+  for (let i = 0; i < warmup; i++) iteration(i);
+  profile.reset();
+  for (let i = 0; i < reps; i++) iteration(warmup + i);
+  const evalImages = 10_000, evalChunk = 1000;
+  const testChunk = ops.randn(pbe, [evalChunk, ...image], data);
+  const diagnosed = ops.randn(pbe, [256, ...image], data);
+  const evaluation = () =>
+    scope(() =>
+      noGrad(() => {
+        const c = method.classifier;
+        c.eval();
+        for (let at = 0; at < evalImages; at += evalChunk) c.forward(testChunk);
+        c.train();
+        method.diagnose(diagnosed);
+      })
+    );
+  evaluation(); // warm-up: the eval batch's shapes are new
+  const evalRuns = 3;
+  for (let i = 0; i < evalRuns; i++) profile.phase("evaluation", evaluation);
+  for (const m of Object.values(method.modules)) m.dispose();
+  for (const t of [...Object.values(pbatch), testChunk, diagnosed]) t.dispose();
+  console.log(`\nProfile of the advgen iteration (${reps} iterations after ${warmup}):`);
+  printTable(profile.table(["C step", "G step"], reps));
+  const evalRows = profile.table(["evaluation"], evalRuns);
+  console.log(
+    `\nOne evaluation (${evalImages} images, then G's diagnostics on 256; ${evalRuns} runs): ` +
+      `${evalRows[1][1]} ms, ${
+        ((100 * Number(evalRows[1][1])) / (1000 * advgenMs)).toFixed(2)
+      } % of 1000 iterations (the presets' eval interval)`,
+  );
+  printTable(evalRows);
+}
+for (const t of Object.values(batch)) t.dispose();
 
 if (flags.json) {
   const result = {
