@@ -226,6 +226,22 @@ Deno.test({
   },
 });
 
+Deno.test("train: with --ema, each evaluation logs the averaged C's test error and the raw C's", async () => {
+  const dir = await Deno.makeTempDir();
+  const common = ["--iterations", "40", "--eval-interval", "20", "--no-figure"];
+  assert.equal((await train(...common, "--ema", "0.9", "--out", `${dir}/ema`)).code, 0);
+  assert.equal((await train(...common, "--out", `${dir}/raw`)).code, 0);
+  const evals = (run: string) =>
+    Deno.readTextFileSync(`${dir}/${run}/metrics.jsonl`).trim().split("\n")
+      .map((l) => JSON.parse(l)).filter((m) => m.test_error !== undefined);
+  const [ema, raw] = [evals("ema"), evals("raw")];
+  assert.deepEqual(ema.map((m) => m.iteration), [20, 40]);
+  // The average changes only what is evaluated: the raw C trains as without it.
+  assert.deepEqual(ema.map((m) => m.c_test_error), raw.map((m) => m.test_error));
+  assert(raw.every((m) => m.c_test_error === undefined));
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("train: advgen logs G's diagnostics at each evaluation, and they change nothing in training", async () => {
   const dir = await Deno.makeTempDir();
   const common = ["--iterations", "60", "--checkpoint-interval", "60", "--no-figure"];

@@ -8,6 +8,19 @@ import { CPU_ONLY_KERNELS, cpuSymbols, SHARED_KERNELS, sharedSymbols } from "./a
 import { Backend, type NativeLibrary, type Numbers, type Storage } from "./backend.ts";
 import { cpuLibraryPath, ensureLibrary, type Precision } from "./library.ts";
 
+/** The processor's vendor as /proc/cpuinfo names it (GenuineIntel, AuthenticAMD), or null. */
+export function cpuVendor(cpuinfo?: string): string | null {
+  let info = cpuinfo;
+  if (info === undefined) {
+    try {
+      info = Deno.readTextFileSync("/proc/cpuinfo");
+    } catch {
+      return null;
+    }
+  }
+  return info.match(/^vendor_id\s*:\s*(\S+)/m)?.[1] ?? null;
+}
+
 /**
  * The OpenBLAS kernel family this CPU's instruction set supports (SkylakeX for
  * AVX-512, Haswell for AVX2 with FMA), or null to leave OpenBLAS's own choice.

@@ -7,6 +7,7 @@
  */
 import type { Backend, ComputePrecision } from "../backend/backend.ts";
 import { openBackend } from "../backend/mod.ts";
+import { cpuVendor } from "../backend/cpu.ts";
 import { type IntervalSums, trainLoop } from "../methods/loop.ts";
 import { loadCheckpoint, saveCheckpoint } from "../nn/checkpoint.ts";
 import type { RunConfig } from "../registry/config.ts";
@@ -73,16 +74,18 @@ interface TrainRequest {
 }
 
 /**
- * Which kernels run bf16, and where they are slower than fp32: without AMX
- * (AVX-512-BF16 alone), oneDNN's bf16 convolutions and GEMMs measured 1.4 to
- * 2.8 times slower than its fp32 ones, PyTorch's too (docs/benchmarks.md).
+ * Which kernels run bf16, and where they are slower than fp32: on an Intel
+ * Xeon without AMX (AVX-512-BF16 alone), oneDNN's bf16 convolutions and GEMMs
+ * measured 1.4 to 2.8 times slower than its fp32 ones, PyTorch's too; on AMD
+ * Zen 4, also AVX-512-BF16 without AMX, they measured faster
+ * (docs/benchmarks.md).
  */
 function bf16Kernels(be: Backend): string {
   if (be.name === "cuda") return "cuDNN and cuBLAS";
   const isa = be.cpuIsa();
   return `oneDNN ISA ${isa ?? "none"}${
-    isa !== null && !isa.includes("amx")
-      ? "; without AMX, bf16 measured slower than fp32: docs/benchmarks.md"
+    isa !== null && !isa.includes("amx") && cpuVendor() === "GenuineIntel"
+      ? "; on Intel without AMX, bf16 measured slower than fp32: docs/benchmarks.md"
       : ""
   }`;
 }

@@ -423,6 +423,10 @@ export class AdvGen implements Method {
     return this.averaged ?? this.classifier;
   }
 
+  rawClassifier(): Module | null {
+    return this.averaged ? this.classifier : null;
+  }
+
   adversarial(x: Tensor): Tensor {
     return noGrad(() => this.generator.forward(x));
   }

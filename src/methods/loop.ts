@@ -46,12 +46,17 @@ export interface LoopHooks {
 }
 
 /**
- * Runs `fn` on the method's evaluated classifier in evaluation mode, without
- * gradients; first, where the source offers them, its batch-norm statistics
- * are re-estimated on training batches. The mode is restored after.
+ * Runs `fn` on the method's evaluated classifier (or on `model`) in
+ * evaluation mode, without gradients; first, where the source offers them,
+ * its batch-norm statistics are re-estimated on training batches. The mode is
+ * restored after.
  */
-export function withEvaluated<T>(method: Method, data: DataSource, fn: (model: Module) => T): T {
-  const model = method.evaluated();
+export function withEvaluated<T>(
+  method: Method,
+  data: DataSource,
+  fn: (model: Module) => T,
+  model: Module = method.evaluated(),
+): T {
   const was = model.training;
   if (data.statsBatches) {
     const batches = data.statsBatches;
@@ -141,6 +146,10 @@ export async function trainLoop(
       const diagnostics = method.diagnose
         ? scope(() => method.diagnose!(data.diagnosticBatch()))
         : {};
+      const raw = method.rawClassifier?.();
+      if (raw) {
+        diagnostics.c_test_error = withEvaluated(method, data, (m) => data.testError(m), raw);
+      }
       await hooks.eval?.(done, lastError, diagnostics);
     }
     if (done % schedule.checkpointInterval === 0 || done === schedule.iterations) {

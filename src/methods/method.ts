@@ -29,6 +29,11 @@ export interface Method {
   step(batch: Batch, iteration: number): StepMetrics;
   /** The classifier to evaluate (an average of the weights where the method keeps one). */
   evaluated(): Module;
+  /**
+   * The classifier as trained where evaluated() is a moving average of it,
+   * else null: the loop reports its test error too, as c_test_error.
+   */
+  rawClassifier?(): Module | null;
   /** Adversarial examples for a batch, for figures (methods that make them). */
   adversarial?(x: Tensor): Tensor;
   /**
