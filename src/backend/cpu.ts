@@ -8,17 +8,19 @@ import { CPU_ONLY_KERNELS, cpuSymbols, SHARED_KERNELS, sharedSymbols } from "./a
 import { Backend, type NativeLibrary, type Numbers, type Storage } from "./backend.ts";
 import { cpuLibraryPath, ensureLibrary, type Precision } from "./library.ts";
 
+/** `cpuinfo` if given, else /proc/cpuinfo's text, or null where it cannot be read. */
+function cpuinfoText(cpuinfo?: string): string | null {
+  if (cpuinfo !== undefined) return cpuinfo;
+  try {
+    return Deno.readTextFileSync("/proc/cpuinfo");
+  } catch {
+    return null;
+  }
+}
+
 /** The processor's vendor as /proc/cpuinfo names it (GenuineIntel, AuthenticAMD), or null. */
 export function cpuVendor(cpuinfo?: string): string | null {
-  let info = cpuinfo;
-  if (info === undefined) {
-    try {
-      info = Deno.readTextFileSync("/proc/cpuinfo");
-    } catch {
-      return null;
-    }
-  }
-  return info.match(/^vendor_id\s*:\s*(\S+)/m)?.[1] ?? null;
+  return cpuinfoText(cpuinfo)?.match(/^vendor_id\s*:\s*(\S+)/m)?.[1] ?? null;
 }
 
 /**
@@ -26,14 +28,8 @@ export function cpuVendor(cpuinfo?: string): string | null {
  * AVX-512, Haswell for AVX2 with FMA), or null to leave OpenBLAS's own choice.
  */
 export function openBlasCoreType(cpuinfo?: string): string | null {
-  let info = cpuinfo;
-  if (info === undefined) {
-    try {
-      info = Deno.readTextFileSync("/proc/cpuinfo");
-    } catch {
-      return null;
-    }
-  }
+  const info = cpuinfoText(cpuinfo);
+  if (info === null) return null;
   const flags = new Set(info.match(/^flags\s*:(.*)$/m)?.[1].trim().split(/\s+/) ?? []);
   if (["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"].every((f) => flags.has(f))) {
     return "SkylakeX";
