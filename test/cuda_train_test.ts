@@ -15,7 +15,7 @@ import { train } from "./commands.ts";
 
 async function firstLosses(dir: string): Promise<Record<string, number>> {
   const line = (await Deno.readTextFile(`${dir}/metrics.jsonl`)).split("\n")[0];
-  const { iteration: _, rate: __, ...losses } = JSON.parse(line);
+  const { iteration: _, rate: __, time: ___, ...losses } = JSON.parse(line);
   return losses;
 }
 

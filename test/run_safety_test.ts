@@ -330,7 +330,7 @@ Deno.test("train: after --resume, summary.json and the metrics lines equal an un
     const summary = JSON.parse(Deno.readTextFileSync(`${dir}/${run}/summary.json`));
     delete summary.seconds;
     const lines = Deno.readTextFileSync(`${dir}/${run}/metrics.jsonl`).trim().split("\n")
-      .map((l) => JSON.parse(l)).map(({ rate: _, ...rest }) => rest);
+      .map((l) => JSON.parse(l)).map(({ rate: _, time: __, ...rest }) => rest);
     return { summary, lines };
   };
   const whole = read("whole"), parts = read("parts");

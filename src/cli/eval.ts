@@ -11,11 +11,17 @@ import { confusionHeatmap, confusionMatrix, confusionText } from "../report/figu
 import { writePng } from "../report/png.ts";
 import type { OptionSpec } from "../util/options.ts";
 import { helpText, parseFlags, runMain } from "./args.ts";
-import { BACKEND_OVERRIDE, CHECKPOINT_OPTION, openFromFlags } from "./trained.ts";
+import {
+  BACKEND_OVERRIDE,
+  CHECKPOINT_OPTION,
+  DATA_DIR_OVERRIDE,
+  openFromFlags,
+} from "./trained.ts";
 
 const OPTIONS: Record<string, OptionSpec> = {
   checkpoint: CHECKPOINT_OPTION,
   backend: BACKEND_OVERRIDE,
+  dataDir: DATA_DIR_OVERRIDE,
 };
 
 /** Evaluates a run; returns its test error in percent (null for --help). */

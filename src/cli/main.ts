@@ -9,6 +9,7 @@ import type { Backend, ComputePrecision } from "../backend/backend.ts";
 import { openBackend } from "../backend/mod.ts";
 import { cpuVendor } from "../backend/cpu.ts";
 import { type IntervalSums, trainLoop } from "../methods/loop.ts";
+import type { Method } from "../methods/method.ts";
 import { loadCheckpoint, saveCheckpoint } from "../nn/checkpoint.ts";
 import type { RunConfig } from "../registry/config.ts";
 import { BUILTIN, type Registry } from "../registry/mod.ts";
@@ -39,7 +40,8 @@ const META: Record<string, OptionSpec> = {
   resume: {
     kind: "string",
     metavar: "DIR",
-    help: "continue the run in DIR from its last checkpoint (with no run options)",
+    help:
+      "continue the run in DIR from its last checkpoint (with no run options but --data-dir, where its data live now)",
   },
   stopAfter: {
     kind: "int",
@@ -66,6 +68,8 @@ interface CheckpointState {
 interface TrainRequest {
   /** The run's configuration; for --resume, read once the folder is held. */
   cfg: RunConfig | null;
+  /** For --resume: where the run's data live now (--data-dir), if the flag was given. */
+  dataDir?: string;
   /** The folder of a run to continue. */
   resume: string | null;
   stopAfter: number | null;
@@ -90,6 +94,16 @@ function bf16Kernels(be: Backend): string {
   }`;
 }
 
+/** Each optimiser's learning rate at its last update, as lr_<name> (metrics lines). */
+function learningRates(method: Method): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(method.optimizers).map(([name, opt]) => [
+      `lr_${name}`,
+      opt.lr(Math.max(0, opt.step - 1)),
+    ]),
+  );
+}
+
 /** Resolves a `train` command line against a registry. */
 async function resolveTrain(args: string[], reg: Registry): Promise<TrainRequest> {
   const table = runTable(reg);
@@ -101,12 +115,21 @@ async function resolveTrain(args: string[], reg: Registry): Promise<TrainRequest
   const stopAfter = (meta.stopAfter as number | undefined) ?? null;
   const overwrite = meta.overwrite === true;
   if (meta.resume !== undefined) {
-    if (Object.keys(flags).length || meta.config || meta.preset || overwrite) {
+    // Where the data live is not part of the configuration (savedConfig).
+    const { dataDir, ...options } = flags;
+    if (Object.keys(options).length || meta.config || meta.preset || overwrite) {
       throw new UserError(
         "Cannot combine --resume with run options: a resumed run keeps its saved configuration",
       );
     }
-    return { cfg: null, resume: meta.resume as string, stopAfter, overwrite, help: parsed.help };
+    return {
+      cfg: null,
+      resume: meta.resume as string,
+      ...(typeof dataDir === "string" ? { dataDir } : {}),
+      stopAfter,
+      overwrite,
+      help: parsed.help,
+    };
   }
   const config = meta.config as string | undefined;
   const file = config ? fileValues(reg, await readJson(config), config) : undefined;
@@ -128,7 +151,8 @@ export async function trainConfig(args: string[], reg: Registry = BUILTIN): Prom
 export async function train(args: string[], reg: Registry = BUILTIN): Promise<number | null> {
   const request = await resolveTrain(args, reg);
   if (request.help) {
-    const cfg = request.cfg ?? await savedConfig(reg, `${request.resume}/config.json`);
+    const cfg = request.cfg ??
+      await savedConfig(reg, `${request.resume}/config.json`, request.dataDir);
     console.log(runHelp(reg, cfg, META));
     return null;
   }
@@ -139,7 +163,7 @@ export async function train(args: string[], reg: Registry = BUILTIN): Promise<nu
   if (!resume) RunDir.check(out, request.overwrite);
   let run = resume ? await RunDir.open(out) : null;
   try {
-    const cfg = request.cfg ?? await savedConfig(reg, run!.config);
+    const cfg = request.cfg ?? await savedConfig(reg, run!.config, request.dataDir);
     const be = await openBackend(cfg.string("backend") as "cpu" | "cuda" | "auto", {
       threads: cfg.has("threads") ? cfg.number("threads") : 0,
       tf32: cfg.has("tf32") ? cfg.bool("tf32") : true,
@@ -230,7 +254,7 @@ async function trainExperiment(
     {
       log: (iteration, metrics, rate) => {
         progress.update(iteration, metrics, rate);
-        run.appendMetrics({ iteration, ...metrics, rate });
+        run.appendMetrics({ iteration, ...metrics, ...learningRates(exp.method), rate });
       },
       eval: async (iteration, testError, diagnostics) => {
         progress.testError(iteration, testError);

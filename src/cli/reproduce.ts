@@ -63,6 +63,8 @@ export interface TableOptions {
   iterationsScale: number;
   /** Flags every run adds, after the table's own. */
   extra: string[];
+  /** The data folder of the runs of sets read from files (--data-dir). */
+  dataDir?: string;
   /** Start over a finished run of another configuration (otherwise an error). */
   overwrite?: boolean;
   /** The script that trains (default src/cli/main.ts; tests give one with their registry). */
@@ -207,6 +209,9 @@ export async function runTable(
           ...base,
           ...["--seed", String(seed), "--data-seed", String(seed)],
           ...quietArgs(reg, dataset, options.jobs),
+          ...(options.dataDir !== undefined && "dataDir" in (reg.datasets[dataset].options ?? {})
+            ? ["--data-dir", options.dataDir]
+            : []),
           ...options.extra,
         ];
         const out = `${options.out}/${r}-${c}-${seed}`;
@@ -346,6 +351,12 @@ const OPTIONS: Record<string, OptionSpec> = {
     default: false,
     help: "start over the finished runs of another configuration in --out (else an error)",
   },
+  dataDir: {
+    kind: "string",
+    metavar: "DIR",
+    help:
+      "folder of the data set files, for the columns read from files (default: $ADVSSL_DATA_DIR, else data/)",
+  },
 };
 
 /** Runs a table as the command line says; returns the markdown written to table.md. */
@@ -400,6 +411,7 @@ export async function reproduce(
     columns,
     iterationsScale: scale,
     extra,
+    ...(v.dataDir !== undefined ? { dataDir: v.dataDir as string } : {}),
     overwrite: v.overwrite as boolean,
     trainScript,
     onDone: (d, n) => console.log(`${d}/${n} runs (${secs()} s)`),
@@ -417,6 +429,8 @@ export async function reproduce(
   }${note}\n\nProjected time of the full schedules (${table.seeds} seeds, the columns run), one run at a time on this machine${
     jobs > 1 ? ` (measured ${jobs} runs at a time)` : ""
   }: ${duration(projected)}.`;
+  // Where every run failed before its folder was made, the table's folder may not exist yet.
+  await Deno.mkdir(out, { recursive: true });
   await writeAtomic(`${out}/table.md`, new TextEncoder().encode(markdown + "\n"));
   await writeJsonAtomic(`${out}/runs.json`, Object.fromEntries(runs));
   const png = failures.length ? null : await figure(reg, table, errors, out);

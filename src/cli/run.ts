@@ -17,6 +17,8 @@ import type { Registry } from "../registry/registry.ts";
 import { fileValues, resolveRun } from "../registry/resolve.ts";
 import { UserError } from "../util/errors.ts";
 import { exists, fileError, TEMP_NAME, writeAtomic } from "../util/fs.ts";
+import { eventFile, metricRecord, versionRecord } from "../report/tfevents.ts";
+import { DATA_DIR_ENV } from "../data/catalog.ts";
 
 /** The tool's version, as deno.json gives it (recorded in every run folder's marker). */
 export const VERSION: string = denoConfig.version;
@@ -45,14 +47,43 @@ export async function readJson(path: string): Promise<unknown> {
   }
 }
 
-/** What a run's config.json holds: the preset, every option that applies, and the folder. */
+/**
+ * What a run's config.json holds: the preset, every option that applies, and
+ * the folder; the data folder as an absolute path, so that the run can be
+ * evaluated and resumed from any working folder.
+ */
 export function configRecord(cfg: RunConfig, out: string): Record<string, unknown> {
-  return { preset: cfg.preset, ...cfg.values, out };
+  const dataDir = cfg.has("dataDir") ? cfg.path("dataDir") : null;
+  return {
+    preset: cfg.preset,
+    ...cfg.values,
+    ...(dataDir ? { dataDir: resolve(dataDir) } : {}),
+    out,
+  };
 }
 
-/** The configuration a run saved (its config.json), resolved again against the registry. */
-export async function savedConfig(reg: Registry, path: string): Promise<RunConfig> {
-  return resolveRun(reg, { file: fileValues(reg, await readJson(path), path) });
+/**
+ * The configuration a run saved (its config.json), resolved again against
+ * the registry. Where the data live is not part of it (the files' checksums
+ * say whether they are the same): `dataDir` (--data-dir), else
+ * $ADVSSL_DATA_DIR, replaces the saved folder; --data-dir for a run that reads
+ * no data files is a UserError.
+ */
+export async function savedConfig(
+  reg: Registry,
+  path: string,
+  dataDir?: string,
+): Promise<RunConfig> {
+  const file = fileValues(reg, await readJson(path), path);
+  const cfg = resolveRun(reg, { file });
+  if (!cfg.has("dataDir")) {
+    if (dataDir === undefined) return cfg;
+    throw new UserError(
+      `Cannot use --data-dir: the run of ${path} (${cfg.string("dataset")}) reads no data files`,
+    );
+  }
+  const moved = dataDir ?? Deno.env.get(DATA_DIR_ENV);
+  return moved === undefined ? cfg : resolveRun(reg, { file, flags: { dataDir: resolve(moved) } });
 }
 
 /**
@@ -78,6 +109,7 @@ export const LOCK = ".lock";
 export const RUN_FILES = [
   "config.json",
   "metrics.jsonl",
+  "events.out.tfevents.advssl",
   "summary.json",
   "checkpoint.bin",
   "boundary.png",
@@ -97,6 +129,10 @@ export class RunDir {
   }
   get metrics(): string {
     return this.file("metrics.jsonl");
+  }
+  /** TensorBoard's view of the metrics (src/report/tfevents.ts). */
+  get events(): string {
+    return this.file("events.out.tfevents.advssl");
   }
   get summary(): string {
     return this.file("summary.json");
@@ -195,12 +231,25 @@ export class RunDir {
     return path;
   }
 
-  /** Appends one JSON line to the metrics. */
+  /**
+   * Appends one JSON line to the metrics, with its wall time (`time`, Unix
+   * seconds), and its scalars to the TensorBoard event file.
+   */
   appendMetrics(record: Record<string, unknown>): void {
+    const now = Date.now() / 1000;
+    const line = { ...record, time: now };
     try {
-      Deno.writeTextFileSync(this.metrics, JSON.stringify(record) + "\n", { append: true });
+      Deno.writeTextFileSync(this.metrics, JSON.stringify(line) + "\n", { append: true });
     } catch (e) {
       throw fileError(e, `Cannot write ${this.metrics}`);
+    }
+    try {
+      const head = exists(this.events) ? [] : [versionRecord(now)];
+      for (const r of [...head, metricRecord(line, now)]) {
+        Deno.writeFileSync(this.events, r, { append: true });
+      }
+    } catch (e) {
+      throw fileError(e, `Cannot write ${this.events}`);
     }
   }
 
@@ -211,7 +260,10 @@ export class RunDir {
       .map((r) => ({ iteration: r.iteration as number, error: r.test_error as number }));
   }
 
-  /** Drops metric lines past `iteration` (a resumed run recomputes them), atomically. */
+  /**
+   * Drops metric lines past `iteration` (a resumed run recomputes them),
+   * atomically, and writes the event file anew from the lines kept.
+   */
   async truncateMetrics(iteration: number): Promise<void> {
     if (!exists(this.metrics)) return;
     const kept = readMetrics(this.metrics).filter((r) => (r.iteration as number) <= iteration);
@@ -219,6 +271,7 @@ export class RunDir {
       this.metrics,
       new TextEncoder().encode(kept.map((r) => JSON.stringify(r) + "\n").join("")),
     );
+    await writeAtomic(this.events, eventFile(kept, Date.now() / 1000));
   }
 
   /** Removes the temporary files of earlier processes (none can be running: this one holds the lock). */

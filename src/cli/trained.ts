@@ -40,21 +40,30 @@ export const BACKEND_OVERRIDE: OptionSpec = {
   help: "where to compute (default: the run's --backend)",
 };
 
+/** The flag of eval and visualize that says where the run's data live now. */
+export const DATA_DIR_OVERRIDE: OptionSpec = {
+  kind: "string",
+  metavar: "DIR",
+  help: "folder of the data set files (default: $ADVSSL_DATA_DIR, else the run's own)",
+};
+
 /**
  * Opens the run in `path` with the weights of its last checkpoint, on its
- * backend or on `backend` (a run trained on a GPU evaluated on a CPU).
+ * backend or on `backend` (a run trained on a GPU evaluated on a CPU), its
+ * data read from `dataDir` where given (savedConfig).
  */
 export async function openTrained(
   reg: Registry,
   path: string,
   backend?: BackendKind,
+  dataDir?: string,
 ): Promise<TrainedRun> {
   const run = await RunDir.open(path);
   try {
     if (!run.hasCheckpoint) {
       throw new UserError(`Cannot use ${path}: it has no checkpoint yet (train it further)`);
     }
-    const cfg = await savedConfig(reg, run.config);
+    const cfg = await savedConfig(reg, run.config, dataDir);
     const be = await openBackend(backend ?? cfg.string("backend") as BackendKind, {
       threads: cfg.has("threads") ? cfg.number("threads") : 0,
       tf32: cfg.has("tf32") ? cfg.bool("tf32") : true,
@@ -95,5 +104,10 @@ export function openFromFlags(
 ): Promise<TrainedRun> {
   const path = values.checkpoint as string | undefined;
   if (!path) throw new UserError(`Cannot ${verb}: give the run folder with --checkpoint RUN`);
-  return openTrained(reg, path, values.backend as BackendKind | undefined);
+  return openTrained(
+    reg,
+    path,
+    values.backend as BackendKind | undefined,
+    values.dataDir as string | undefined,
+  );
 }

@@ -18,7 +18,12 @@ import { writePng } from "../report/png.ts";
 import { UserError } from "../util/errors.ts";
 import type { OptionSpec } from "../util/options.ts";
 import { helpText, parseFlags, runMain } from "./args.ts";
-import { BACKEND_OVERRIDE, CHECKPOINT_OPTION, openFromFlags } from "./trained.ts";
+import {
+  BACKEND_OVERRIDE,
+  CHECKPOINT_OPTION,
+  DATA_DIR_OVERRIDE,
+  openFromFlags,
+} from "./trained.ts";
 
 const OPTIONS: Record<string, OptionSpec> = {
   checkpoint: CHECKPOINT_OPTION,
@@ -38,6 +43,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   },
   scale: { kind: "int", min: 1, max: 16, default: 3, help: "screen pixels per image pixel" },
   backend: BACKEND_OVERRIDE,
+  dataDir: DATA_DIR_OVERRIDE,
 };
 
 /** Draws the figure; returns its path (null for --help). */
