@@ -75,3 +75,38 @@ Deno.test("the reproduce table shows mean ± sample std beside the paper", () =>
   assert.match(t, /^\| model \| noise 0\.01: ours \| paper \| noise 0\.06: ours \| paper \|/);
   assert.match(t, /\| m \| 2\.00 ± 1\.41 \| 0\.00 ± 0\.00 \| 2\.00 ± 0\.00 \| 1\.00 ± 2\.00 \|/);
 });
+
+Deno.test("report: chart ticks tell close values apart, and a log axis never drops a point", async () => {
+  const { lineChart } = await import("../src/report/svg.ts");
+  const labels = (svg: string) => [...svg.matchAll(/text-anchor="end">([^<]*)</g)].map((m) => m[1]);
+  // G's step norm sits at 2 within 1e-4: each tick needs its own label.
+  const flat = lineChart({
+    title: "g_l2",
+    xLabel: "iteration",
+    yLabel: "L2",
+    series: [{ name: "a", points: [[0, 1.99995], [1, 2.00005]] }],
+  });
+  const ys = labels(flat);
+  assert(ys.length >= 3, flat);
+  assert.equal(new Set(ys).size, ys.length, `repeated tick labels: ${ys}`);
+  // A zero test error has no logarithm: the chart goes linear and keeps all three points.
+  const zero = lineChart({
+    title: "test error",
+    xLabel: "iteration",
+    yLabel: "%",
+    logY: true,
+    series: [{ name: "<b>&", points: [[0, 5], [1, 0], [2, 0.5]] }],
+  });
+  assert.match(zero, /data-points="3"/);
+  assert.doesNotMatch(zero, /log scale/);
+  assert.match(zero, /&#60;b&#62;&#38;/);
+  const logged = lineChart({
+    title: "nll",
+    xLabel: "iteration",
+    yLabel: "nll",
+    logY: true,
+    series: [{ name: "a", points: [[0, 1], [1, 1e-3]] }],
+  });
+  assert.match(logged, /log scale/);
+  assert.deepEqual(labels(logged), ["0.001", "0.01", "0.1", "1"]);
+});

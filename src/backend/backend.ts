@@ -218,6 +218,9 @@ export abstract class Backend extends Kernels {
     return this.lib.symbols.adv_get_num_threads();
   }
 
+  /** The processor or GPU the kernels run on, by its model name (for run summaries). */
+  abstract machine(): string;
+
   /** The precision convolutions and GEMMs compute in (storages stay as they are). */
   get computePrecision(): ComputePrecision {
     return this.#compute;

@@ -23,6 +23,11 @@ export function cpuVendor(cpuinfo?: string): string | null {
   return cpuinfoText(cpuinfo)?.match(/^vendor_id\s*:\s*(\S+)/m)?.[1] ?? null;
 }
 
+/** The processor's model name as /proc/cpuinfo gives it, or null. */
+export function cpuModel(cpuinfo?: string): string | null {
+  return cpuinfoText(cpuinfo)?.match(/^model name\s*:\s*(.+)$/m)?.[1].trim() ?? null;
+}
+
 /**
  * The OpenBLAS kernel family this CPU's instruction set supports (SkylakeX for
  * AVX-512, Haswell for AVX2 with FMA), or null to leave OpenBLAS's own choice.
@@ -86,6 +91,10 @@ export class CpuBackend extends Backend {
 
   read(s: Storage): Numbers {
     return this.#array(s).slice();
+  }
+
+  machine(): string {
+    return `${cpuModel() ?? "unknown CPU"}, ${this.threads()} threads`;
   }
 
   /** Kernels run synchronously on the CPU: nothing to wait for. */

@@ -123,6 +123,10 @@ export class CudaBackend extends Backend {
     this.#status("adv_cuda_set_tf32", this.#cuda.adv_cuda_set_tf32(on ? 1 : 0) as number);
   }
 
+  machine(): string {
+    return this.deviceInfo().name;
+  }
+
   /** The GPU's name and its free and total memory in bytes. */
   deviceInfo(): { name: string; freeBytes: number; totalBytes: number } {
     const name = new Uint8Array(256);

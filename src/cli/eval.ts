@@ -11,6 +11,7 @@ import { confusionHeatmap, confusionMatrix, confusionText } from "../report/figu
 import { writePng } from "../report/png.ts";
 import type { OptionSpec } from "../util/options.ts";
 import { helpText, parseFlags, runMain } from "./args.ts";
+import { writeReport } from "./report.ts";
 import {
   BACKEND_OVERRIDE,
   CHECKPOINT_OPTION,
@@ -53,6 +54,7 @@ export async function evalRun(args: string[], reg: Registry = BUILTIN): Promise<
     );
     console.log(`confusion matrix (rows: true class, columns: predicted):\n${confusionText(m)}`);
     console.log(`heat map: ${t.run.file("confusion.png")}`);
+    await writeReport([t.run.path]);
     return error;
   } finally {
     t.close();

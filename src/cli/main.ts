@@ -17,6 +17,7 @@ import type { Experiment } from "../registry/registry.ts";
 import { fileValues, resolveRun, runTable } from "../registry/resolve.ts";
 import { setup } from "../registry/setup.ts";
 import { errorCurve } from "../report/figures.ts";
+import { writeReport } from "./report.ts";
 import { writePng } from "../report/png.ts";
 import { DivergedError, UserError } from "../util/errors.ts";
 import type { OptionSpec, Value } from "../util/options.ts";
@@ -265,15 +266,20 @@ async function trainExperiment(
       checkpoint,
     },
     interval,
-  ).catch((e) => {
+  ).catch(async (e) => {
     progress.finish();
     if (e instanceof DivergedError) {
-      throw new DivergedError(`${e.message}; ${kept()}`);
+      // The page shows the curves up to the divergence: where a user looks first.
+      await writeReport([run.path]).catch(() => {});
+      throw new DivergedError(
+        `${e.message}; ${kept()}; the report is in ${run.file("report.html")}`,
+      );
     }
     throw e;
   });
   progress.finish();
   if (Number.isNaN(error)) {
+    await writeReport([run.path]);
     console.log(
       `stopped at iteration ${stopAfter}/${iterations}; continue with: deno task train --resume ${run.path}`,
     );
@@ -286,6 +292,9 @@ async function trainExperiment(
     method,
     dataset,
     preset: cfg.preset,
+    backend: be.name,
+    precision: be.computePrecision,
+    machine: be.machine(),
   };
   await writeJsonAtomic(run.summary, summary);
   const noise = cfg.has("noise") ? ` (noise ${cfg.number("noise")})` : "";
@@ -293,10 +302,13 @@ async function trainExperiment(
     const panel = exp.dataset.figure(be, exp, cfg, 360, `${method}${noise}`);
     await writePng(run.file("boundary.png"), panel.rgb, panel.width, panel.height);
   }
+  await writeReport([run.path]);
   console.log(
     `${dataset}${noise} ${method}: test error ${
       error.toFixed(2)
-    }% after ${iterations} iterations (${seconds().toFixed(1)} s); run folder ${run.path}`,
+    }% after ${iterations} iterations (${seconds().toFixed(1)} s); run folder ${run.path}, report ${
+      run.file("report.html")
+    }`,
   );
   return error;
 }

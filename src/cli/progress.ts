@@ -6,7 +6,8 @@
 
 const enc = new TextEncoder();
 
-function duration(s: number): string {
+/** A duration for people: 42s, 3m07s, 1h12m. */
+export function duration(s: number): string {
   if (!Number.isFinite(s)) return "?";
   if (s < 60) return `${Math.round(s)}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, "0")}s`;

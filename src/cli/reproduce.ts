@@ -19,6 +19,8 @@ import { UserError } from "../util/errors.ts";
 import { exists, writeAtomic } from "../util/fs.ts";
 import type { OptionSpec } from "../util/options.ts";
 import { helpText, parseFlags, runMain } from "./args.ts";
+import { duration } from "./progress.ts";
+import { writeReport } from "./report.ts";
 import { trainConfig } from "./main.ts";
 import { configRecord, readJson, readMetrics, writeJsonAtomic } from "./run.ts";
 import { openTrained } from "./trained.ts";
@@ -69,7 +71,8 @@ export interface TableOptions {
   overwrite?: boolean;
   /** The script that trains (default src/cli/main.ts; tests give one with their registry). */
   trainScript?: string;
-  onDone?: (done: number, total: number) => void;
+  /** Called as each cell's run ends, with its folder and its result. */
+  onDone?: (done: number, total: number, out: string, result: CellRun | CellFailure) => void;
 }
 
 /** The flags every table run adds: no logging or evaluation on the way; one thread when parallel. */
@@ -228,12 +231,14 @@ export async function runTable(
                 out,
                 options.overwrite ?? false,
               );
-              return { ...run, fullIterations: full };
+              const result = { ...run, fullIterations: full };
+              options.onDone?.(++done, tasks.length, out, result);
+              return result;
             } catch (e) {
               if (!(e instanceof UserError)) throw e;
-              return { out, message: e.message };
-            } finally {
-              options.onDone?.(++done, tasks.length);
+              const failure = { out, message: e.message };
+              options.onDone?.(++done, tasks.length, out, failure);
+              return failure;
             }
           },
         });
@@ -282,11 +287,6 @@ export function projectedSeconds(table: Table, runs: Map<string, CellRun[]>): nu
 }
 
 /** "3.2 h", "14 min" or "40 s". */
-function duration(seconds: number): string {
-  if (seconds >= 5400) return `${(seconds / 3600).toFixed(1)} h`;
-  if (seconds >= 120) return `${(seconds / 60).toFixed(0)} min`;
-  return `${seconds.toFixed(0)} s`;
-}
 
 /** One panel per row and column, from the seed-1 runs (data sets that draw figures). */
 async function figure(
@@ -414,7 +414,17 @@ export async function reproduce(
     ...(v.dataDir !== undefined ? { dataDir: v.dataDir as string } : {}),
     overwrite: v.overwrite as boolean,
     trainScript,
-    onDone: (d, n) => console.log(`${d}/${n} runs (${secs()} s)`),
+    onDone: (d, n, run, result) => {
+      // Cells of one table take about as long as each other: the mean so far projects the rest.
+      const elapsed = (performance.now() - t0) / 1000;
+      console.log(
+        `${d}/${n} runs: ${run} ${
+          "message" in result ? "failed" : `test error ${result.error.toFixed(2)}%`
+        } (${duration(elapsed)} so far${
+          d < n ? `, about ${duration(elapsed / d * (n - d))} left` : ""
+        })`,
+      );
+    },
   });
   const errors = new Map([...runs].map(([k, rs]) => [k, rs.map((r) => r.error)]));
   const iterations = [...runs.values()].map((rs) => `${rs[0].iterations}/${rs[0].fullIterations}`);
@@ -434,8 +444,9 @@ export async function reproduce(
   await writeAtomic(`${out}/table.md`, new TextEncoder().encode(markdown + "\n"));
   await writeJsonAtomic(`${out}/runs.json`, Object.fromEntries(runs));
   const png = failures.length ? null : await figure(reg, table, errors, out);
+  const report = await writeReport([out]);
   console.log(`\n${markdown}\n\n(${secs()} s)`);
-  console.log(`${png ? `figure: ${png}\n` : ""}table: ${out}/table.md`);
+  console.log(`${png ? `figure: ${png}\n` : ""}table: ${out}/table.md\nreport: ${report}`);
   if (failures.length) {
     for (const f of failures) console.error(`failed: ${f.message}`);
     throw new UserError(

@@ -116,6 +116,7 @@ export const RUN_FILES = [
   "test_error.png",
   "confusion.png",
   "adversarial.png",
+  "report.html",
 ] as const;
 /** The name of one of a run's files. */
 export type RunFile = typeof RUN_FILES[number];

@@ -18,6 +18,7 @@ import { writePng } from "../report/png.ts";
 import { UserError } from "../util/errors.ts";
 import type { OptionSpec } from "../util/options.ts";
 import { helpText, parseFlags, runMain } from "./args.ts";
+import { writeReport } from "./report.ts";
 import {
   BACKEND_OVERRIDE,
   CHECKPOINT_OPTION,
@@ -117,6 +118,7 @@ export async function visualize(args: string[], reg: Registry = BUILTIN): Promis
     const fig = imageGrid(rows, [c, h, w], values.scale as number);
     const out = t.run.file("adversarial.png");
     await writePng(out, fig.rgb, fig.width, fig.height);
+    await writeReport([t.run.path]);
     console.log(
       `${out}: ${n} test images; columns: original${
         draws ? `, G(x, z) for ${draws} z` : ""
