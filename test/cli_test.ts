@@ -263,3 +263,17 @@ Deno.test("train: advgen logs G's diagnostics at each evaluation, and they chang
   }
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("progress: slow work is silent while quick, then prints the samples done and the time left", async () => {
+  const { slowWork } = await import("../src/cli/progress.ts");
+  const lines: string[] = [];
+  const quick = slowWork((l) => void lines.push(l));
+  for (let done = 1000; done <= 10000; done += 1000) quick(done, 10000);
+  assert.equal(lines.length, 0, lines.join("\n"));
+  const slow = slowWork((l) => void lines.push(l), "evaluating", 0, 0);
+  await new Promise((r) => setTimeout(r, 20));
+  slow(2500, 10000);
+  slow(10000, 10000); // the last chunk: the caller prints the result itself
+  assert.equal(lines.length, 1);
+  assert.match(lines[0], /^evaluating: 2500\/10000 test samples \(0s, about 0s left\)$/);
+});

@@ -11,6 +11,7 @@ import { confusionHeatmap, confusionMatrix, confusionText } from "../report/figu
 import { writePng } from "../report/png.ts";
 import type { OptionSpec } from "../util/options.ts";
 import { helpText, parseFlags, runMain } from "./args.ts";
+import { slowWork } from "./progress.ts";
 import { writeReport } from "./report.ts";
 import {
   BACKEND_OVERRIDE,
@@ -40,7 +41,11 @@ export async function evalRun(args: string[], reg: Registry = BUILTIN): Promise<
   const path = t.run.path;
   try {
     const { exp } = t;
-    const p = withEvaluated(exp.method, exp.data, (model) => exp.data.testPredictions(model));
+    const p = withEvaluated(
+      exp.method,
+      exp.data,
+      (model) => exp.data.testPredictions(model, slowWork((line) => console.error(line))),
+    );
     const wrong = p.predicted.reduce((n, q, i) => n + (q !== p.labels[i] ? 1 : 0), 0);
     const error = (100 * wrong) / p.labels.length;
     const m = confusionMatrix(p);

@@ -22,7 +22,7 @@ import { writePng } from "../report/png.ts";
 import { DivergedError, UserError } from "../util/errors.ts";
 import type { OptionSpec, Value } from "../util/options.ts";
 import { parseFlags, runMain } from "./args.ts";
-import { Progress } from "./progress.ts";
+import { Progress, slowWork } from "./progress.ts";
 import { runHelp } from "./run_help.ts";
 import { configRecord, readJson, RunDir, savedConfig, writeJsonAtomic } from "./run.ts";
 
@@ -264,6 +264,7 @@ async function trainExperiment(
         await writePng(run.file("test_error.png"), curve.rgb, curve.width, curve.height);
       },
       checkpoint,
+      evalProgress: () => slowWork((line) => progress.line(line)),
     },
     interval,
   ).catch(async (e) => {

@@ -4,15 +4,10 @@
  * @module
  */
 
-const enc = new TextEncoder();
+import { duration } from "../util/format.ts";
+import type { TestProgress } from "../data/source.ts";
 
-/** A duration for people: 42s, 3m07s, 1h12m. */
-export function duration(s: number): string {
-  if (!Number.isFinite(s)) return "?";
-  if (s < 60) return `${Math.round(s)}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, "0")}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
-}
+const enc = new TextEncoder();
 
 /** Reports training progress on stdout. */
 export class Progress {
@@ -62,4 +57,29 @@ export class Progress {
     if (this.#drawn) Deno.stdout.writeSync(enc.encode("\n"));
     this.#drawn = false;
   }
+}
+
+/**
+ * A listener for long synchronous work (an evaluation on a large test set)
+ * that stays silent unless the work takes over `quietSeconds`, then prints a
+ * line at most every `everySeconds`: "evaluating: 12000/26032 test images
+ * (4s, about 5s left)".
+ */
+export function slowWork(
+  print: (line: string) => void,
+  what = "evaluating",
+  quietSeconds = 3,
+  everySeconds = 5,
+): TestProgress {
+  const t0 = performance.now();
+  let shown = -Infinity;
+  return (done, total) => {
+    const seconds = (performance.now() - t0) / 1000;
+    if (seconds < quietSeconds || done >= total || seconds - shown < everySeconds) return;
+    shown = seconds;
+    const left = (seconds / done) * (total - done);
+    print(
+      `${what}: ${done}/${total} test samples (${duration(seconds)}, about ${duration(left)} left)`,
+    );
+  };
 }

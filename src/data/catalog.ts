@@ -20,7 +20,8 @@
  * @module
  */
 import { UserError } from "../util/errors.ts";
-import { formatBytes, sha256File } from "./io.ts";
+import { duration, formatBytes } from "../util/format.ts";
+import { sha256File } from "./io.ts";
 
 /** The data sets the tool knows. */
 export const DATASETS = ["mnist", "fashion-mnist", "cifar10", "svhn"] as const;
@@ -290,6 +291,8 @@ export class DownloadError extends Error {
 class Progress {
   #last = -1;
   #lastAt = 0;
+  readonly #startAt = performance.now();
+  #startBytes: number | null = null;
   constructor(
     readonly label: string,
     readonly total: number | undefined,
@@ -297,17 +300,30 @@ class Progress {
     readonly log: (line: string) => void,
   ) {}
 
+  /** The rate of this transfer (a resumed one's bytes before it do not count) and the time left. */
+  #rate(done: number, now: number): string {
+    this.#startBytes ??= done;
+    const seconds = (now - this.#startAt) / 1000;
+    if (seconds < 0.5 || done <= this.#startBytes) return "";
+    const rate = (done - this.#startBytes) / seconds;
+    const left = this.total && done < this.total
+      ? `, ${duration((this.total - done) / rate)} left`
+      : "";
+    return `, ${formatBytes(rate)}/s${left}`;
+  }
+
   update(done: number, final = false): void {
     const now = performance.now();
+    const rate = this.#rate(done, now);
     if (this.tty) {
       if (!final && now - this.#lastAt < 100) return;
       this.#lastAt = now;
       const frac = this.total ? Math.min(1, done / this.total) : 0;
       const bar = this.total ? "#".repeat(Math.round(frac * 30)).padEnd(30, ".") : "";
       const pct = this.total ? ` ${(frac * 100).toFixed(0).padStart(3)}%` : "";
-      const text = `\r${this.label} [${bar}]${pct} ${formatBytes(done)}${
+      const text = `\r\x1b[2K${this.label} [${bar}]${pct} ${formatBytes(done)}${
         this.total ? ` / ${formatBytes(this.total)}` : ""
-      }`;
+      }${rate}`;
       Deno.stderr.writeSync(new TextEncoder().encode(text + (final ? "\n" : "")));
       return;
     }
@@ -319,7 +335,7 @@ class Progress {
           this.total
             ? ` of ${formatBytes(this.total)} (${Math.floor((done / this.total) * 100)}%)`
             : ""
-        }${final ? ", done" : ""}`,
+        }${rate}${final ? ", done" : ""}`,
       );
     }
   }

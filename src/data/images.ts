@@ -16,6 +16,7 @@ import {
   type DataSource,
   DIAGNOSTIC_BATCH,
   type Predictions,
+  type TestProgress,
 } from "./source.ts";
 import { DataRng, Streams } from "./rng.ts";
 import type { BatchStream, HostBatch } from "./stream.ts";
@@ -91,7 +92,7 @@ export class ImageSource implements DataSource {
   }
 
   /** Calls `fn` on each chunk of the test set (its first row, its size, its images as a tensor) in a scope. */
-  #testChunks(fn: (at: number, m: number, x: Tensor) => void): void {
+  #testChunks(fn: (at: number, m: number, x: Tensor) => void, progress?: TestProgress): void {
     const { images, shape } = this.dataset.test;
     const [n, c, h, w] = shape;
     const row = c * h * w;
@@ -106,16 +107,17 @@ export class ImageSource implements DataSource {
         ]);
         fn(at, m, x);
       });
+      progress?.(at + m, n);
     }
   }
 
-  testError(model: Module): number {
+  testError(model: Module, progress?: TestProgress): number {
     const { labels } = this.dataset.test;
     let errors = 0;
     this.#testChunks((at, m, x) => {
       const y = Tensor.from(this.backend, labels.subarray(at, at + m), [m]);
       errors += ops.countErrors(model.forward(x), y).item();
-    });
+    }, progress);
     return (errors / labels.length) * 100;
   }
 
@@ -126,13 +128,13 @@ export class ImageSource implements DataSource {
     return Tensor.from(this.backend, images.subarray(0, m * c * h * w), [m, c, h, w]);
   }
 
-  testPredictions(model: Module): Predictions {
+  testPredictions(model: Module, progress?: TestProgress): Predictions {
     const { labels } = this.dataset.test;
     const predicted = new Int32Array(labels.length);
     this.#testChunks((at, m, x) => {
       const logits = model.forward(x);
       predicted.set(argmaxRows(logits.toArray(), m, logits.shape[1]), at);
-    });
+    }, progress);
     return { predicted, labels: Int32Array.from(labels), classes: this.dataset.classes };
   }
 

@@ -78,11 +78,3 @@ export async function sha256File(path: string, gunzip = false): Promise<string> 
   }
   return hash.digest("hex");
 }
-
-/** Formats a byte count for messages. */
-export function formatBytes(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} kB`;
-  return `${n} B`;
-}

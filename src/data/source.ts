@@ -44,6 +44,9 @@ export function argmaxRows(logits: ArrayLike<number>, n: number, k: number): Int
 }
 
 /** Training and test data as the loop sees it. */
+/** Hears an evaluation's progress: test samples done, of the total. */
+export type TestProgress = (done: number, total: number) => void;
+
 export interface DataSource {
   /** Waits until the next batch is ready (sources fed by a background worker). */
   ready?(): Promise<void>;
@@ -59,10 +62,13 @@ export interface DataSource {
    * current scope; absent when the run does not re-estimate them.
    */
   statsBatches?(): Iterable<Tensor>;
-  /** Test error of a model in percent (called in evaluation mode, without gradients). */
-  testError(model: Module): number;
+  /**
+   * Test error of a model in percent (called in evaluation mode, without
+   * gradients); `progress` hears the samples done so far, of the total.
+   */
+  testError(model: Module, progress?: TestProgress): number;
   /** Each test sample's predicted class and label, in test-set order (for confusion matrices). */
-  testPredictions(model: Module): Predictions;
+  testPredictions(model: Module, progress?: TestProgress): Predictions;
 
   /** A fixed batch of test samples for the method's diagnostics (the same at every evaluation). */
   diagnosticBatch(): Tensor;

@@ -6,7 +6,7 @@
  */
 import { noGrad } from "../autograd/tape.ts";
 import { persistent, scope, Tensor } from "../autograd/tensor.ts";
-import type { DataSource } from "../data/source.ts";
+import type { DataSource, TestProgress } from "../data/source.ts";
 import { reestimateBatchNorm } from "../nn/layers.ts";
 import { DivergedError } from "../util/errors.ts";
 import type { Module } from "../nn/module.ts";
@@ -43,6 +43,8 @@ export interface LoopHooks {
     diagnostics: Record<string, number>,
   ): void | Promise<void>;
   checkpoint?(iteration: number, interval: IntervalSums): Promise<void>;
+  /** A listener for one evaluation's progress (made anew for each; see slowWork). */
+  evalProgress?(): TestProgress;
 }
 
 /**
@@ -71,8 +73,8 @@ export function withEvaluated<T>(
 }
 
 /** Test error (percent) of the method's evaluated classifier. */
-export function evaluate(method: Method, data: DataSource): number {
-  return withEvaluated(method, data, (model) => data.testError(model));
+export function evaluate(method: Method, data: DataSource, progress?: TestProgress): number {
+  return withEvaluated(method, data, (model) => data.testError(model, progress));
 }
 
 /**
@@ -142,13 +144,18 @@ export async function trainLoop(
       t0 = now;
     }
     if (done % schedule.evalInterval === 0 || done === schedule.iterations) {
-      lastError = evaluate(method, data);
+      lastError = evaluate(method, data, hooks.evalProgress?.());
       const diagnostics = method.diagnose
         ? scope(() => method.diagnose!(data.diagnosticBatch()))
         : {};
       const raw = method.rawClassifier?.();
       if (raw) {
-        diagnostics.c_test_error = withEvaluated(method, data, (m) => data.testError(m), raw);
+        diagnostics.c_test_error = withEvaluated(
+          method,
+          data,
+          (m) => data.testError(m, hooks.evalProgress?.()),
+          raw,
+        );
       }
       await hooks.eval?.(done, lastError, diagnostics);
     }
@@ -158,5 +165,5 @@ export async function trainLoop(
   }
   for (const sum of sums.values()) sum.dispose();
   if (end < schedule.iterations) return NaN;
-  return Number.isNaN(lastError) ? evaluate(method, data) : lastError;
+  return Number.isNaN(lastError) ? evaluate(method, data, hooks.evalProgress?.()) : lastError;
 }
