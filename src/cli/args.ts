@@ -6,7 +6,7 @@
  * code 2 without a stack trace.
  * @module
  */
-import { exitCodeOf, UserError } from "../util/errors.ts";
+import { exitCodeOf, StoppedError, UserError } from "../util/errors.ts";
 import { isFileSystemError } from "../util/fs.ts";
 import { convert, flagOf, keyOf, metavar, type OptionSpec, type Value } from "../util/options.ts";
 
@@ -143,7 +143,8 @@ export async function runMain(main: (args: string[]) => Promise<number | void>):
   } catch (e) {
     const code = exitCodeOf(e) ?? (isFileSystemError(e) ? 2 : null);
     if (code === null) throw e;
-    console.error(`error: ${(e as Error).message}`);
+    // A stop on a signal is what the user or the scheduler asked for: no "error:".
+    console.error(e instanceof StoppedError ? e.message : `error: ${(e as Error).message}`);
     Deno.exit(code);
   }
 }

@@ -19,7 +19,7 @@ import { setup } from "../registry/setup.ts";
 import { errorCurve } from "../report/figures.ts";
 import { writeReport } from "./report.ts";
 import { writePng } from "../report/png.ts";
-import { DivergedError, UserError } from "../util/errors.ts";
+import { DivergedError, SIGNAL_EXIT_CODES, StoppedError, UserError } from "../util/errors.ts";
 import type { OptionSpec, Value } from "../util/options.ts";
 import { parseFlags, runMain } from "./args.ts";
 import { Progress, slowWork } from "./progress.ts";
@@ -182,6 +182,39 @@ export async function train(args: string[], reg: Registry = BUILTIN): Promise<nu
   }
 }
 
+/** The signals that stop a run gracefully: a scheduler's preemption warning, kill, Ctrl-C. */
+const STOP_SIGNALS: Deno.Signal[] = ["SIGTERM", "SIGINT", "SIGUSR1"];
+
+/**
+ * Listens for STOP_SIGNALS: the first asks the loop to stop after its step
+ * (it writes a checkpoint), the second exits at once with the signal's code
+ * after `atOnce` (the last checkpoint on disk stays: writes are atomic).
+ */
+function stopOnSignals(atOnce: () => void): {
+  requested: () => Deno.Signal | null;
+  remove: () => void;
+} {
+  let requested: Deno.Signal | null = null;
+  const handlers = STOP_SIGNALS.map((signal) => {
+    const handler = () => {
+      if (requested !== null) {
+        atOnce();
+        Deno.exit(SIGNAL_EXIT_CODES[signal] ?? 1);
+      }
+      requested = signal;
+      console.error(
+        `${signal}: stopping after this step and writing a checkpoint (${signal} again stops at once)`,
+      );
+    };
+    Deno.addSignalListener(signal, handler);
+    return [signal, handler] as const;
+  });
+  return {
+    requested: () => requested,
+    remove: () => handlers.forEach(([s, h]) => Deno.removeSignalListener(s, h)),
+  };
+}
+
 async function trainExperiment(
   exp: Experiment,
   cfg: RunConfig,
@@ -241,6 +274,10 @@ async function trainExperiment(
     }
     saved = iteration;
   };
+  const stop = stopOnSignals(() => {
+    progress.finish();
+    console.error(`stopping at once; ${kept()}`);
+  });
   const error = await trainLoop(
     exp.method,
     exp.data,
@@ -250,6 +287,7 @@ async function trainExperiment(
       evalInterval: cfg.number("evalInterval"),
       checkpointInterval: cfg.number("checkpointInterval"),
       stopAfter: stopAfter ?? undefined,
+      stopRequested: stop.requested,
     },
     start,
     {
@@ -269,6 +307,14 @@ async function trainExperiment(
     interval,
   ).catch(async (e) => {
     progress.finish();
+    if (e instanceof StoppedError) {
+      await writeReport([run.path]);
+      throw new StoppedError(
+        `${e.message}: the checkpoint is in ${run.checkpoint}; continue with: deno task train --resume ${run.path}`,
+        e.signal,
+        e.iteration,
+      );
+    }
     if (e instanceof DivergedError) {
       // The page shows the curves up to the divergence: where a user looks first.
       await writeReport([run.path]).catch(() => {});
@@ -277,7 +323,7 @@ async function trainExperiment(
       );
     }
     throw e;
-  });
+  }).finally(() => stop.remove());
   progress.finish();
   if (Number.isNaN(error)) {
     await writeReport([run.path]);

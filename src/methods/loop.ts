@@ -8,7 +8,7 @@ import { noGrad } from "../autograd/tape.ts";
 import { persistent, scope, Tensor } from "../autograd/tensor.ts";
 import type { DataSource, TestProgress } from "../data/source.ts";
 import { reestimateBatchNorm } from "../nn/layers.ts";
-import { DivergedError } from "../util/errors.ts";
+import { DivergedError, StoppedError } from "../util/errors.ts";
 import type { Module } from "../nn/module.ts";
 import type { Method, StepMetrics } from "./method.ts";
 
@@ -20,6 +20,11 @@ export interface LoopSchedule {
   checkpointInterval: number;
   /** Stop after this iteration without the final evaluation and checkpoint, as an interruption would. */
   stopAfter?: number;
+  /**
+   * The signal that asked the run to stop, or null: checked after every
+   * step; the loop then writes a checkpoint and throws a StoppedError.
+   */
+  stopRequested?: () => Deno.Signal | null;
 }
 
 /**
@@ -125,7 +130,14 @@ export async function trainLoop(
   let t0 = performance.now();
   let lastError = NaN;
   const end = Math.min(schedule.iterations, schedule.stopAfter ?? Infinity);
+  // A signal listener runs only when the event loop turns, which a step that never waits on
+  // I/O does not give it: yield a macrotask at least every 50 ms.
+  let yielded = performance.now();
   for (let it = start; it < end; it++) {
+    if (schedule.stopRequested && performance.now() - yielded > 50) {
+      await new Promise((r) => setTimeout(r, 0));
+      yielded = performance.now();
+    }
     await data.ready?.();
     scope(() => add(method.step(data.next(), it)));
     count++;
@@ -159,8 +171,13 @@ export async function trainLoop(
       }
       await hooks.eval?.(done, lastError, diagnostics);
     }
-    if (done % schedule.checkpointInterval === 0 || done === schedule.iterations) {
-      await hooks.checkpoint?.(done, { count, sums: checkedSums(done) });
+    const checkpointed = done % schedule.checkpointInterval === 0 || done === schedule.iterations;
+    if (checkpointed) await hooks.checkpoint?.(done, { count, sums: checkedSums(done) });
+    const signal = schedule.stopRequested?.() ?? null;
+    if (signal !== null && done < schedule.iterations) {
+      if (!checkpointed) await hooks.checkpoint?.(done, { count, sums: checkedSums(done) });
+      for (const sum of sums.values()) sum.dispose();
+      throw new StoppedError(`stopped by ${signal} at iteration ${done}`, signal, done);
     }
   }
   for (const sum of sums.values()) sum.dispose();

@@ -22,10 +22,31 @@ export class DivergedError extends Error {
   override name = "DivergedError";
 }
 
+/**
+ * Training stopped on a signal (SIGTERM, SIGINT, SIGUSR1: a scheduler's
+ * preemption or a Ctrl-C) after writing a checkpoint at `iteration`; the exit
+ * code is the shell's for that signal, 128 + its number, so a scheduler sees
+ * the job as interrupted, not finished.
+ */
+export class StoppedError extends Error {
+  override name = "StoppedError";
+  constructor(message: string, readonly signal: Deno.Signal, readonly iteration: number) {
+    super(message);
+  }
+}
+
+/** The shell's exit code of a process ended by `signal` (128 + the signal's number). */
+export const SIGNAL_EXIT_CODES: Partial<Record<Deno.Signal, number>> = {
+  SIGINT: 130,
+  SIGUSR1: 138,
+  SIGTERM: 143,
+};
+
 /** The exit code of each one-line error; anything else is a bug. */
 export function exitCodeOf(e: unknown): number | null {
   if (e instanceof UserError) return 2;
   if (e instanceof SetupError) return 1;
   if (e instanceof DivergedError) return 3;
+  if (e instanceof StoppedError) return SIGNAL_EXIT_CODES[e.signal] ?? 1;
   return null;
 }
