@@ -18,6 +18,9 @@ import { writePng } from "../report/png.ts";
 import { UserError } from "../util/errors.ts";
 import { exists, writeAtomic } from "../util/fs.ts";
 import { duration } from "../util/format.ts";
+import { flagOf } from "../util/options.ts";
+import { readSlurmConfig, sbatchScript, shellQuote, type SlurmSettings, submit } from "./slurm.ts";
+import { resolve } from "node:path";
 import type { OptionSpec } from "../util/options.ts";
 import { helpText, parseFlags, runMain } from "./args.ts";
 import { writeReport } from "./report.ts";
@@ -71,14 +74,18 @@ export interface TableOptions {
   overwrite?: boolean;
   /** The script that trains (default src/cli/main.ts; tests give one with their registry). */
   trainScript?: string;
+  /** One GPU (a CUDA_VISIBLE_DEVICES value) per worker: `jobs` is their number. */
+  gpus?: string[];
+  /** Each run's --threads (default: 1 when runs go side by side, else the machine's). */
+  threads?: number;
   /** Called as each cell's run ends, with its folder and its result. */
   onDone?: (done: number, total: number, out: string, result: CellRun | CellFailure) => void;
 }
 
-/** The flags every table run adds: no logging or evaluation on the way; one thread when parallel. */
-function quietArgs(reg: Registry, dataset: string, jobs: number): string[] {
+/** The flags every table run adds: no logging or evaluation on the way, and its threads. */
+function quietArgs(reg: Registry, dataset: string, threads: number | null): string[] {
   return [
-    ...(jobs > 1 ? ["--threads", "1"] : []),
+    ...(threads !== null ? ["--threads", String(threads)] : []),
     ...(reg.datasets[dataset].figure ? ["--no-figure"] : []),
     "--log-interval",
     "1000000000",
@@ -87,10 +94,15 @@ function quietArgs(reg: Registry, dataset: string, jobs: number): string[] {
   ];
 }
 
-/** Runs `train` in a subprocess; throws a one-line UserError if it fails. */
-async function trainProcess(script: string, args: string[]): Promise<void> {
+/** Runs `train` in a subprocess (with `env` added); throws a one-line UserError if it fails. */
+async function trainProcess(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<void> {
   const r = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", script, ...args],
+    env,
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -122,18 +134,18 @@ function sameRecord(a: unknown, b: unknown): boolean {
 }
 
 /**
- * One cell's run in `out`: read back when it finished with this
- * configuration, resumed when it stopped; a folder of another configuration
- * is started over when it holds no finished run (or with `overwrite`), and
- * refused otherwise, so a finished table is never lost to a changed flag.
+ * The train flags that bring one cell's run in `out` to its end, or null
+ * when it has finished with this configuration (read it back): --resume
+ * when it stopped; a folder of another configuration is started over when
+ * it holds no finished run (or with `overwrite`), and refused otherwise, so
+ * a finished table is never lost to a changed flag.
  */
-async function runCell(
+async function cellCommand(
   reg: Registry,
-  script: string,
   args: string[],
   out: string,
   overwrite: boolean,
-): Promise<Omit<CellRun, "fullIterations">> {
+): Promise<string[] | null> {
   const withOut = [...args, "--out", out];
   const expected = configRecord(await trainConfig(withOut, reg), out);
   const saved = exists(`${out}/config.json`) ? await readJson(`${out}/config.json`) : null;
@@ -144,10 +156,12 @@ async function runCell(
       `Cannot run ${out}: it holds a finished run of another configuration (give reproduce another --out, or --overwrite)`,
     );
   }
-  if (!(same && finished)) {
-    if (same) await trainProcess(script, ["--resume", out]);
-    else await trainProcess(script, [...withOut, ...(saved !== null ? ["--overwrite"] : [])]);
-  }
+  if (same && finished) return null;
+  return same ? ["--resume", out] : [...withOut, ...(saved !== null ? ["--overwrite"] : [])];
+}
+
+/** What the finished run in `out` reports. */
+async function readCell(out: string): Promise<Omit<CellRun, "fullIterations">> {
   const summary = (await readJson(`${out}/summary.json`)) as {
     test_error: number;
     seconds: number;
@@ -163,17 +177,17 @@ async function runCell(
   };
 }
 
-/** Runs jobs with at most `parallel` at a time. */
-async function pool<T>(jobs: (() => Promise<T>)[], parallel: number): Promise<T[]> {
+/** Runs jobs with at most `parallel` at a time; each job gets the index of the worker that runs it. */
+async function pool<T>(jobs: ((worker: number) => Promise<T>)[], parallel: number): Promise<T[]> {
   const results: T[] = new Array(jobs.length);
   let next = 0;
-  const worker = async () => {
+  const worker = async (w: number) => {
     while (next < jobs.length) {
       const i = next++;
-      results[i] = await jobs[i]();
+      results[i] = await jobs[i](w);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(parallel, jobs.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(parallel, jobs.length) }, (_, w) => worker(w)));
   return results;
 }
 
@@ -191,17 +205,16 @@ export interface CellFailure {
   message: string;
 }
 
-/**
- * Runs the table's cells; returns the runs keyed "row|column", in seed
- * order, and the runs that failed (the others go on without them).
- */
-export async function runTable(
-  reg: Registry,
-  table: Table,
-  options: TableOptions,
-): Promise<{ runs: Map<string, CellRun[]>; failures: CellFailure[] }> {
-  const tasks: { key: string; run: () => Promise<CellRun | CellFailure> }[] = [];
-  let done = 0;
+/** One run of a table: its cell ("row|column"), its folder and its train flags (without --out). */
+export interface CellTask {
+  key: string;
+  out: string;
+  args: string[];
+}
+
+/** The table's runs, row by row, column by column, seed by seed (a Slurm array's task order). */
+export function cellTasks(reg: Registry, table: Table, options: TableOptions): CellTask[] {
+  const tasks: CellTask[] = [];
   table.rows.forEach((_, r) => {
     for (const c of options.columns) {
       const base = cellArgs(table, r, c);
@@ -211,41 +224,85 @@ export async function runTable(
         const args = [
           ...base,
           ...["--seed", String(seed), "--data-seed", String(seed)],
-          ...quietArgs(reg, dataset, options.jobs),
+          ...quietArgs(reg, dataset, options.threads ?? (options.jobs > 1 ? 1 : null)),
           ...(options.dataDir !== undefined && "dataDir" in (reg.datasets[dataset].options ?? {})
             ? ["--data-dir", options.dataDir]
             : []),
           ...options.extra,
         ];
-        const out = `${options.out}/${r}-${c}-${seed}`;
-        tasks.push({
-          key: `${r}|${c}`,
-          run: async () => {
-            try {
-              const full = (await trainConfig(args, reg)).number("iterations");
-              const scaled = Math.max(1, Math.round(full * options.iterationsScale));
-              const run = await runCell(
-                reg,
-                options.trainScript ?? new URL("./main.ts", import.meta.url).pathname,
-                options.iterationsScale === 1 ? args : [...args, "--iterations", String(scaled)],
-                out,
-                options.overwrite ?? false,
-              );
-              const result = { ...run, fullIterations: full };
-              options.onDone?.(++done, tasks.length, out, result);
-              return result;
-            } catch (e) {
-              if (!(e instanceof UserError)) throw e;
-              const failure = { out, message: e.message };
-              options.onDone?.(++done, tasks.length, out, failure);
-              return failure;
-            }
-          },
-        });
+        tasks.push({ key: `${r}|${c}`, out: `${options.out}/${r}-${c}-${seed}`, args });
       }
     }
   });
-  const results = await pool(tasks.map((t) => t.run), options.jobs);
+  return tasks;
+}
+
+/** A task's flags at the table's schedule (scaled), and its cell's full iterations. */
+async function scheduled(
+  reg: Registry,
+  task: CellTask,
+  scale: number,
+): Promise<{ args: string[]; full: number }> {
+  const full = (await trainConfig(task.args, reg)).number("iterations");
+  const scaled = Math.max(1, Math.round(full * scale));
+  return { args: scale === 1 ? task.args : [...task.args, "--iterations", String(scaled)], full };
+}
+
+/**
+ * The train flags of task `index` of the table (as `reproduce --cell-command`
+ * prints them for a Slurm array task), or null when that run has finished.
+ */
+export async function taskCommand(
+  reg: Registry,
+  table: Table,
+  options: TableOptions,
+  index: number,
+): Promise<string[] | null> {
+  const tasks = cellTasks(reg, table, options);
+  const task = tasks[index];
+  if (!task) {
+    throw new UserError(
+      `Cannot use --cell-command ${index}: the table has ${tasks.length} runs (0 to ${
+        tasks.length - 1
+      })`,
+    );
+  }
+  const { args } = await scheduled(reg, task, options.iterationsScale);
+  return await cellCommand(reg, args, task.out, options.overwrite ?? false);
+}
+
+/**
+ * Runs the table's cells; returns the runs keyed "row|column", in seed
+ * order, and the runs that failed (the others go on without them). With
+ * `gpus`, each of the `jobs` workers runs its cells on its own GPU.
+ */
+export async function runTable(
+  reg: Registry,
+  table: Table,
+  options: TableOptions,
+): Promise<{ runs: Map<string, CellRun[]>; failures: CellFailure[] }> {
+  const tasks = cellTasks(reg, table, options);
+  let done = 0;
+  const script = options.trainScript ?? new URL("./main.ts", import.meta.url).pathname;
+  const run = async (task: CellTask, worker: number): Promise<CellRun | CellFailure> => {
+    try {
+      const { args, full } = await scheduled(reg, task, options.iterationsScale);
+      const command = await cellCommand(reg, args, task.out, options.overwrite ?? false);
+      const env: Record<string, string> = options.gpus
+        ? { CUDA_VISIBLE_DEVICES: options.gpus[worker] }
+        : {};
+      if (command) await trainProcess(script, command, env);
+      const result = { ...await readCell(task.out), fullIterations: full };
+      options.onDone?.(++done, tasks.length, task.out, result);
+      return result;
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      const failure = { out: task.out, message: e.message };
+      options.onDone?.(++done, tasks.length, task.out, failure);
+      return failure;
+    }
+  };
+  const results = await pool(tasks.map((t) => (w: number) => run(t, w)), options.jobs);
   const runs = new Map<string, CellRun[]>();
   const failures: CellFailure[] = [];
   tasks.forEach((t, i) => {
@@ -357,7 +414,137 @@ const OPTIONS: Record<string, OptionSpec> = {
     help:
       "folder of the data set files, for the columns read from files (default: $ADVSSL_DATA_DIR, else data/)",
   },
+  launcher: {
+    kind: "choice",
+    choices: ["local", "slurm"],
+    default: "local",
+    help:
+      "local: runs here, --jobs at a time (or one per --gpus entry); slurm: one sbatch job array, a task per run (docs/cluster.md)",
+  },
+  gpus: {
+    kind: "string",
+    metavar: "LIST",
+    help:
+      "local: one run at a time on each of these GPUs (CUDA_VISIBLE_DEVICES values, as 0,1,2,3)",
+  },
+  dryRun: { kind: "bool", default: false, help: "slurm: print the sbatch script, submit nothing" },
+  partition: {
+    kind: "string",
+    metavar: "NAME",
+    help: "slurm: the partition (#SBATCH --partition)",
+  },
+  account: { kind: "string", metavar: "NAME", help: "slurm: the account (#SBATCH --account)" },
+  time: {
+    kind: "string",
+    metavar: "LIMIT",
+    help:
+      "slurm: each task's time limit (#SBATCH --time, as 12:00:00); a task stopped by it requeues",
+  },
+  gpusPerTask: {
+    kind: "int",
+    min: 0,
+    max: 64,
+    help: "slurm: GPUs of each task (#SBATCH --gpus-per-task; default 0)",
+  },
+  cpusPerTask: {
+    kind: "int",
+    min: 1,
+    max: 1024,
+    help: "slurm: CPUs of each task (#SBATCH --cpus-per-task), each run's --threads (default 1)",
+  },
+  slurmConfig: {
+    kind: "string",
+    metavar: "FILE",
+    help:
+      "slurm: a JSON file of these settings (partition, account, time, gpusPerTask, cpusPerTask, warningSeconds, extra); flags win",
+  },
+  cellCommand: {
+    kind: "int",
+    min: 0,
+    max: 1e9,
+    help:
+      "internal (a Slurm task runs it): print run I's train flags, NUL-separated; none when finished",
+  },
 };
+
+/** The flags that apply to one launcher only. */
+const SLURM_ONLY = [
+  "dryRun",
+  "partition",
+  "account",
+  "time",
+  "gpusPerTask",
+  "slurmConfig",
+] as const;
+const LOCAL_ONLY = ["gpus", "jobs"] as const;
+
+/**
+ * Writes the table's sbatch script (a job array, a task per run) into
+ * OUT/slurm/ and submits it, or prints it with --dry-run.
+ */
+async function launchSlurm(
+  reg: Registry,
+  table: Table,
+  options: TableOptions,
+  name: string,
+  v: Record<string, unknown>,
+): Promise<void> {
+  const file = v.slurmConfig ? readSlurmConfig(v.slurmConfig as string) : {};
+  const pick = <K extends keyof SlurmSettings>(k: K, fallback: SlurmSettings[K]) =>
+    (v[k] as SlurmSettings[K] | undefined) ?? file[k] ?? fallback;
+  const settings: SlurmSettings = {
+    partition: pick("partition", undefined),
+    account: pick("account", undefined),
+    time: pick("time", undefined),
+    gpusPerTask: pick("gpusPerTask", 0),
+    cpusPerTask: pick("cpusPerTask", 1),
+    warningSeconds: file.warningSeconds ?? 120,
+    extra: file.extra ?? [],
+  };
+  const out = resolve(options.out);
+  const tasks = cellTasks(reg, table, { ...options, out, threads: settings.cpusPerTask }).length;
+  // What each task passes to reproduce --cell-command: the same runs, in the same order.
+  const reproduceArgs = [
+    name,
+    "--seeds",
+    String(options.seeds),
+    "--iterations-scale",
+    String(options.iterationsScale),
+    "--out",
+    out,
+    "--cpus-per-task",
+    String(settings.cpusPerTask),
+    ...(v.datasets !== undefined ? ["--datasets", v.datasets as string] : []),
+    ...(options.dataDir !== undefined ? ["--data-dir", resolve(options.dataDir)] : []),
+    ...(options.overwrite ? ["--overwrite"] : []),
+    ...(options.extra.length ? ["--", ...options.extra] : []),
+  ];
+  const script = sbatchScript({
+    name,
+    tasks,
+    out,
+    reproduceArgs,
+    repo: resolve(new URL("../..", import.meta.url).pathname),
+    deno: Deno.execPath(),
+    settings,
+  });
+  if (v.dryRun) {
+    console.log(script);
+    return;
+  }
+  await Deno.mkdir(`${out}/slurm`, { recursive: true });
+  const path = `${out}/slurm/array.sbatch`;
+  await writeAtomic(path, new TextEncoder().encode(script));
+  const id = await submit(path);
+  console.log(
+    `submitted job array ${id}: ${tasks} tasks, one per run, logs in ${out}/slurm/ (squeue -j ${id})`,
+  );
+  console.log(
+    `when every task has ended, read the table: deno task reproduce ${
+      reproduceArgs.map(shellQuote).join(" ").replace(/ --cpus-per-task \d+/, "")
+    }`,
+  );
+}
 
 /** Runs a table as the command line says; returns the markdown written to table.md. */
 export async function reproduce(
@@ -381,9 +568,33 @@ export async function reproduce(
   const table = name === undefined ? undefined : reg.tables[name];
   if (!table) throw new UserError(`Cannot reproduce '${name ?? ""}': the tables are: ${names}`);
   const v = parsed.values;
+  const launcher = v.launcher as "local" | "slurm";
+  const given = (k: string) => v[k] !== undefined && v[k] !== false;
+  for (const k of launcher === "slurm" ? LOCAL_ONLY : SLURM_ONLY) {
+    if (given(k)) {
+      throw new UserError(
+        `Cannot use ${flagOf(k)}: it applies to --launcher ${
+          launcher === "slurm" ? "local" : "slurm"
+        }`,
+      );
+    }
+  }
+  if (given("cellCommand") && launcher === "slurm") {
+    throw new UserError("Cannot use --cell-command with --launcher slurm: a task runs it itself");
+  }
+  if (given("cpusPerTask") && launcher === "local" && !given("cellCommand")) {
+    throw new UserError("Cannot use --cpus-per-task: it applies to --launcher slurm");
+  }
+  const gpus = (v.gpus as string | undefined)?.split(",").map((g) => g.trim());
+  if (gpus?.some((g) => !/^\d+$/.test(g)) || (gpus && new Set(gpus).size !== gpus.length)) {
+    throw new UserError(`Cannot use --gpus ${v.gpus}: expected distinct GPU numbers, as 0,1,2,3`);
+  }
+  if (gpus && given("jobs") && v.jobs !== gpus.length) {
+    throw new UserError(`Cannot use --jobs ${v.jobs} with --gpus ${v.gpus}: one run per GPU`);
+  }
   const seeds = (v.seeds as number | undefined) ?? table.seeds;
   const allCircles = table.columns.every((c) => c.dataset === "circles");
-  const jobs = (v.jobs as number | undefined) ??
+  const jobs = gpus?.length ?? (v.jobs as number | undefined) ??
     (allCircles ? navigator.hardwareConcurrency ?? 2 : 1);
   const scale = v.iterationsScale as number;
   // A shortened table keeps its runs apart from the full one's.
@@ -402,9 +613,7 @@ export async function reproduce(
   const columns = table.columns.map((_, c) => c).filter((c) =>
     !wanted || wanted.includes(table.columns[c].dataset)
   );
-  const t0 = performance.now();
-  const secs = () => ((performance.now() - t0) / 1000).toFixed(0);
-  const { runs, failures } = await runTable(reg, table, {
+  const options: TableOptions = {
     seeds,
     jobs,
     out,
@@ -414,6 +623,22 @@ export async function reproduce(
     ...(v.dataDir !== undefined ? { dataDir: v.dataDir as string } : {}),
     overwrite: v.overwrite as boolean,
     trainScript,
+    ...(gpus ? { gpus } : {}),
+    ...(given("cpusPerTask") ? { threads: v.cpusPerTask as number } : {}),
+  };
+  if (given("cellCommand")) {
+    const command = await taskCommand(reg, table, options, v.cellCommand as number);
+    Deno.stdout.writeSync(new TextEncoder().encode((command ?? []).map((a) => `${a}\0`).join("")));
+    return null;
+  }
+  if (launcher === "slurm") {
+    await launchSlurm(reg, table, options, name, v);
+    return null;
+  }
+  const t0 = performance.now();
+  const secs = () => ((performance.now() - t0) / 1000).toFixed(0);
+  const { runs, failures } = await runTable(reg, table, {
+    ...options,
     onDone: (d, n, run, result) => {
       // Cells of one table take about as long as each other: the mean so far projects the rest.
       const elapsed = (performance.now() - t0) / 1000;
