@@ -76,10 +76,15 @@ export interface TableOptions {
   trainScript?: string;
   /** One GPU (a CUDA_VISIBLE_DEVICES value) per worker: `jobs` is their number. */
   gpus?: string[];
-  /** Each run's --threads (default: 1 when runs go side by side, else the machine's). */
+  /** Each run's --threads (default: the cores split between the runs side by side). */
   threads?: number;
   /** Called as each cell's run ends, with its folder and its result. */
   onDone?: (done: number, total: number, out: string, result: CellRun | CellFailure) => void;
+}
+
+/** Each run's threads when `jobs` runs share this machine's cores (null: one run, all of them). */
+function sharedThreads(jobs: number): number | null {
+  return jobs > 1 ? Math.max(1, Math.floor((navigator.hardwareConcurrency ?? jobs) / jobs)) : null;
 }
 
 /** The flags every table run adds: no logging or evaluation on the way, and its threads. */
@@ -224,7 +229,7 @@ export function cellTasks(reg: Registry, table: Table, options: TableOptions): C
         const args = [
           ...base,
           ...["--seed", String(seed), "--data-seed", String(seed)],
-          ...quietArgs(reg, dataset, options.threads ?? (options.jobs > 1 ? 1 : null)),
+          ...quietArgs(reg, dataset, options.threads ?? sharedThreads(options.jobs)),
           ...(options.dataDir !== undefined && "dataDir" in (reg.datasets[dataset].options ?? {})
             ? ["--data-dir", options.dataDir]
             : []),
@@ -396,7 +401,8 @@ const OPTIONS: Record<string, OptionSpec> = {
     kind: "int",
     min: 1,
     max: 1024,
-    help: "runs at a time (default: one per core for two circles, else 1)",
+    help:
+      "runs at a time, the cores split between them (default: one per core for two circles, else 1)",
   },
   out: {
     kind: "string",
