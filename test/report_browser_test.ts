@@ -150,6 +150,14 @@ Deno.test({
       none.err,
       /^error: Cannot write the report of 2 runs: give the page's --out FILE\n$/,
     );
+    // --markdown: the same runs' numbers as tables, one curve row per evaluation.
+    const md = await runCli("report.ts", a, b, "--markdown");
+    assert.equal(md.code, 0, md.err);
+    assert.match(md.out, /^\| 0-0-1 \| [\d.]+ @ \d+ \| [\d.]+ @ \d+ \| /m);
+    const curveRows = md.out.split("\n").filter((l) => /^\| \d+ \|/.test(l));
+    assert.equal(curveRows.length, Math.max(lines(a, "test_error"), lines(b, "test_error")));
+    const both = await runCli("report.ts", a, "--markdown", "--out", out);
+    assert.match(both.err, /^error: Cannot use --out with --markdown/);
     await Deno.remove(dir, { recursive: true });
   },
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { encodePng } from "../src/report/png.ts";
 import { Canvas } from "../src/report/canvas.ts";
-import { markdownTable } from "../src/cli/reproduce.ts";
+import { resultsTable } from "../src/cli/reproduce.ts";
 import type { Table } from "../src/registry/registry.ts";
 
 /** Reads back what encodePng wrote: the chunks (checking each CRC) and the inflated rows. */
@@ -71,7 +71,7 @@ Deno.test("the reproduce table shows mean ± sample std beside the paper", () =>
     rows: [{ label: "m", args: [], paper: ["0.00 ± 0.00", "1.00 ± 2.00"] }],
     seeds: 2,
   };
-  const t = markdownTable(table, new Map([["0|0", [1, 3]], ["0|1", [2, 2, 2]]]));
+  const t = resultsTable(table, new Map([["0|0", [1, 3]], ["0|1", [2, 2, 2]]]));
   assert.match(t, /^\| model \| noise 0\.01: ours \| paper \| noise 0\.06: ours \| paper \|/);
   assert.match(t, /\| m \| 2\.00 ± 1\.41 \| 0\.00 ± 0\.00 \| 2\.00 ± 0\.00 \| 1\.00 ± 2\.00 \|/);
 });
@@ -109,4 +109,44 @@ Deno.test("report: chart ticks tell close values apart, and a log axis never dro
   });
   assert.match(logged, /log scale/);
   assert.deepEqual(labels(logged), ["0.001", "0.01", "0.1", "1"]);
+});
+
+Deno.test("curve stats: the largest rise after step 3000 is measured from the best before it", async () => {
+  const { curveStats, curveMarkdown } = await import("../src/report/curve.ts");
+  // Best 3.0 at 3000; 3.4 at 5000 is 0.4 above it; 2.5 at 6000 lowers the best; 2.7 at 7000 is 0.2.
+  const points: [number, number][] = [[1000, 5], [2000, 9], [3000, 3], [4000, 3.2], [5000, 3.4], [
+    6000,
+    2.5,
+  ], [7000, 2.7]];
+  const s = curveStats(points)!;
+  assert.deepEqual(s.final, [7000, 2.7]);
+  assert.deepEqual(s.best, [6000, 2.5]);
+  assert.ok(Math.abs(s.rise - 0.4) < 1e-12);
+  assert.equal(s.riseAt, 5000);
+  // The rise at 2000 (9 - 5) comes before step 3000, so it does not count; a falling curve has none.
+  assert.equal(curveStats(points.slice(0, 3))!.rise, 0);
+  assert.equal(curveStats([[4000, 3], [5000, 2]])!.riseAt, 0);
+  assert.equal(curveStats([]), null);
+
+  const metrics = points.map(([iteration, test_error]) => ({
+    iteration,
+    test_error,
+    g_flip: 0.02,
+  }));
+  const md = curveMarkdown([{ name: "a", metrics: [...metrics, { iteration: 7100, nll: 0.1 }] }]);
+  assert.match(
+    md,
+    /^\| run \| final \(%\) @ step \| best \(%\) @ step \| largest rise after step 3000 \|/,
+  );
+  assert.match(md, /\| a \| 2\.70 @ 7000 \| 2\.50 @ 6000 \| 0\.40 @ 5000 \|/);
+  assert.match(md, /\| step \| a \| g_flip \|/);
+  assert.match(md, /\| 5000 \| 3\.40 \| 0\.020 \|/);
+  assert.doesNotMatch(md, /7100/, "a logging line is not an evaluation");
+  // Two runs: one column each, a blank where one has no evaluation, no diagnostics.
+  const two = curveMarkdown([{ name: "a", metrics }, {
+    name: "b",
+    metrics: [{ iteration: 1000, test_error: 4 }],
+  }]);
+  assert.match(two, /\| step \| a \| b \|\n/);
+  assert.match(two, /\| 2000 \| 9\.00 \|  \|/);
 });

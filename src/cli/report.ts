@@ -5,10 +5,12 @@
  * runs.json) gives its table beside the paper's numbers, each cell linking
  * to its seeds' runs. The page goes to RUN/report.html for one run or one
  * table folder, else to --out. Every run writes its own at its end, and
- * `reproduce` one for its table.
+ * `reproduce` one for its table. With --markdown it prints the runs' numbers
+ * and curves as markdown tables instead (src/report/curve.ts).
  * @module
  */
 import { basename, resolve } from "node:path";
+import { curveMarkdown } from "../report/curve.ts";
 import { reportPage, type ReportTable, type RunReport } from "../report/page.ts";
 import { escapeHtml } from "../report/svg.ts";
 import { UserError } from "../util/errors.ts";
@@ -22,6 +24,11 @@ const OPTIONS: Record<string, OptionSpec> = {
     kind: "string",
     metavar: "FILE",
     help: "where to write the page (default: RUN/report.html for one run or table folder)",
+  },
+  markdown: {
+    kind: "bool",
+    help:
+      "print the runs' final, best and largest rise after step 3000 and their curves as markdown tables instead",
   },
 };
 
@@ -123,10 +130,24 @@ if (import.meta.main) {
     const parsed = parseFlags(args, OPTIONS, { min: 0, max: 1000, what: "run folders" });
     if (parsed.help) {
       console.log(helpText(
-        "deno task report RUN... [--out FILE]",
+        "deno task report RUN... [--out FILE | --markdown]",
         "Writes one self-contained HTML page of runs: curves overlaid, summaries, configurations and figures; of a reproduce folder, its table.",
         OPTIONS,
       ));
+      return;
+    }
+    if (parsed.values.markdown) {
+      if (parsed.values.out !== undefined) {
+        throw new UserError(
+          "Cannot use --out with --markdown: the tables go to the standard output",
+        );
+      }
+      if (!parsed.positionals.length) {
+        throw new UserError("Cannot print curves: name at least one run folder");
+      }
+      const names = legendNames(parsed.positionals);
+      const runs = await Promise.all(parsed.positionals.map((p, i) => loadRun(p, names[i])));
+      console.log(curveMarkdown(runs));
       return;
     }
     const path = await writeReport(parsed.positionals, parsed.values.out as string | undefined);

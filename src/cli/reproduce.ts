@@ -17,7 +17,7 @@ import { grid } from "../report/boundary.ts";
 import { writePng } from "../report/png.ts";
 import { UserError } from "../util/errors.ts";
 import { exists, writeAtomic } from "../util/fs.ts";
-import { duration } from "../util/format.ts";
+import { duration, markdownTable } from "../util/format.ts";
 import { flagOf } from "../util/options.ts";
 import { readSlurmConfig, sbatchScript, shellQuote, type SlurmSettings, submit } from "./slurm.ts";
 import { resolve } from "node:path";
@@ -319,20 +319,19 @@ export async function runTable(
 }
 
 /** The markdown table of a finished runTable: mean ± std per cell, "-" where nothing ran. */
-export function markdownTable(table: Table, errors: Map<string, number[]>, columns?: number[]) {
+export function resultsTable(table: Table, errors: Map<string, number[]>, columns?: number[]) {
   const cols = columns ?? table.columns.map((_, c) => c);
   const head = cols.flatMap((c) => [`${table.columns[c].label}: ours`, "paper"]);
-  const lines = [`| model | ${head.join(" | ")} |`, `|---|${head.map(() => "---|").join("")}`];
-  table.rows.forEach((row, r) => {
-    const cells = cols.flatMap((c) => {
+  const rows = table.rows.map((row, r) => [
+    row.label,
+    ...cols.flatMap((c) => {
       const xs = errors.get(`${r}|${c}`);
       if (!xs?.length) return ["-", row.paper[c]];
       const [m, s] = meanStd(xs);
       return [`${m.toFixed(2)} ± ${s.toFixed(2)}`, row.paper[c]];
-    });
-    lines.push(`| ${row.label} | ${cells.join(" | ")} |`);
-  });
-  return lines.join("\n");
+    }),
+  ]);
+  return markdownTable(["model", ...head], rows);
 }
 
 /**
@@ -666,7 +665,7 @@ export async function reproduce(
     }); not comparable with the paper's numbers.`;
   const projected = projectedSeconds(table, runs);
   const markdown = `${table.title}, mean ± std over ${seeds} seeds\n\n${
-    markdownTable(table, errors, columns)
+    resultsTable(table, errors, columns)
   }${note}\n\nProjected time of the full schedules (${table.seeds} seeds, the columns run), one run at a time on this machine${
     jobs > 1 ? ` (measured ${jobs} runs at a time)` : ""
   }: ${duration(projected)}.`;

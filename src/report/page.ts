@@ -6,6 +6,7 @@
  * can head it, each cell linking to its runs' sections.
  * @module
  */
+import { curveStats, pointsOf } from "./curve.ts";
 import { COLOURS, escapeHtml, lineChart, type Series } from "./svg.ts";
 
 /** What the report shows of one run (read from its folder by src/cli/report.ts). */
@@ -160,10 +161,23 @@ function figureList(figures: { name: string; png: Uint8Array }[]): string {
   }</div>`;
 }
 
-/** The section of one run: summary, configuration, figures. */
+/** A curve's final and best test errors and its largest rise after step 3000, in one line. */
+function curveLine(r: RunReport): string {
+  const s = curveStats(pointsOf(r.metrics, "test_error"));
+  if (!s) return "";
+  const at = ([step, err]: [number, number]) => `${err.toFixed(2)} % at step ${step}`;
+  return `<p class="curve">test error: final ${at(s.final)}, best ${
+    at(s.best)
+  }, largest rise after step 3000 ${
+    s.riseAt ? `${s.rise.toFixed(2)} points at step ${s.riseAt}` : "none"
+  }</p>`;
+}
+
+/** The section of one run: its curve in numbers, summary, configuration, figures. */
 function runSection(r: RunReport): string {
   return `<section class="run" id="${escapeHtml(r.id)}">
 <h2>${escapeHtml(r.name)}</h2>
+${curveLine(r)}
 ${r.summary ? keyValues(r.summary) : "<p>Not finished: no summary.json yet.</p>"}
 <details><summary>configuration</summary>${keyValues(r.config)}</details>
 ${figureList(r.figures)}

@@ -1,5 +1,6 @@
 /**
- * Numbers for people in progress lines: durations and byte counts.
+ * Numbers and tables for people: durations and byte counts in progress
+ * lines, markdown tables in results.
  * @module
  */
 
@@ -17,4 +18,10 @@ export function formatBytes(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
   if (n >= 1e3) return `${(n / 1e3).toFixed(1)} kB`;
   return `${Math.round(n)} B`;
+}
+
+/** A markdown table: the header row, its rule, then the rows (cells as given, unpadded). */
+export function markdownTable(header: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  return [line(header), `|${header.map(() => "---|").join("")}`, ...rows.map(line)].join("\n");
 }
