@@ -4,6 +4,7 @@
  * @module
  */
 import { writeAtomic } from "../util/fs.ts";
+import { concatBytes } from "../util/bytes.ts";
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -63,13 +64,7 @@ export async function encodePng(
     chunk("IDAT", await zlib(raw)),
     chunk("IEND", new Uint8Array()),
   ];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** Writes a PNG atomically (temporary file, then rename). */

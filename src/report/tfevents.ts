@@ -14,6 +14,7 @@
  *   Value { string tag = 1; float simple_value = 2; }
  * @module
  */
+import { concatBytes } from "../util/bytes.ts";
 
 /** CRC-32C (Castagnoli, reflected polynomial 0x82F63B78) lookup table. */
 const CRC32C_TABLE = (() => {
@@ -145,11 +146,5 @@ export function metricRecord(record: Record<string, unknown>, now: number): Uint
 export function eventFile(records: Record<string, unknown>[], now: number): Uint8Array {
   const first = records.find((r) => typeof r.time === "number")?.time as number | undefined;
   const parts = [versionRecord(first ?? now), ...records.map((r) => metricRecord(r, now))];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
