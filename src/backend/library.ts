@@ -10,6 +10,7 @@
  */
 import { SetupError } from "../util/errors.ts";
 import { exists, writeAtomic } from "../util/fs.ts";
+import { concatBytes } from "../util/bytes.ts";
 
 /** The precision of a CPU library: float32 (what the tool runs on) or float64 (gradient checks). */
 export type Precision = "f32" | "f64";
@@ -55,12 +56,8 @@ export async function digest(flags: string[], inputs: string[]): Promise<string>
   const enc = new TextEncoder();
   const parts = [...flags.map((f) => enc.encode(f)), ...inputs.map((f) => enc.encode(f))];
   for (const f of inputs) parts.push(Deno.readFileSync(`${ROOT}${f}`));
-  const all = new Uint8Array(parts.reduce((n, c) => n + c.length + 1, 0));
-  let at = 0;
-  for (const c of parts) {
-    all.set(c, at);
-    at += c.length + 1;
-  }
+  // Each part ends with a zero byte, so that ["ab", "c"] and ["a", "bc"] differ.
+  const all = concatBytes(parts.flatMap((p) => [p, new Uint8Array(1)]));
   const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
   return [...hash].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
