@@ -5,12 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { train } from "../src/cli/main.ts";
+import { createCpuBackend } from "../src/backend/cpu.ts";
 import { Tensor } from "../src/autograd/tensor.ts";
 import { PointsSource } from "../src/data/points.ts";
 import { randn, Rng } from "../src/ops/random.ts";
 import { BUILTIN } from "../src/registry/mod.ts";
 import type { DatasetEntry, Registry } from "../src/registry/registry.ts";
 import { allPresets, fileValues, resolveRun, runTable } from "../src/registry/resolve.ts";
+import { setup } from "../src/registry/setup.ts";
 import { UserError } from "../src/util/errors.ts";
 import { convert } from "../src/util/options.ts";
 
@@ -113,6 +115,32 @@ Deno.test("registry: a toy data set added as one entry trains through the comman
   await assert.rejects(
     () => train(["--dataset", "toy", "--eps", "1", "--out", `${dir}/x`], reg),
     /--eps: it applies to --method vat, not supervised/,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("registry: --g-schedule constant holds G's rate and beta1 while C's decay; run decays both", async () => {
+  const be = await createCpuBackend("f32");
+  const at = (schedule: string) =>
+    resolveRun(BUILTIN, {
+      preset: "circles-advgen",
+      flags: { iterations: 100, lrDecayStart: 0.5, gSchedule: schedule },
+    });
+  for (const schedule of ["run", "constant"]) {
+    const { method, data } = await setup(be, BUILTIN, at(schedule));
+    data.close?.();
+    const { classifier: c, generator: g } = method.optimizers;
+    // Step 75 is halfway through the decay that starts at step 50.
+    assert.equal(c.lr(75), 5e-4);
+    assert.equal(c.beta1(75), 0.5);
+    assert.equal(g.lr(10), 3e-4);
+    assert.equal(g.lr(75), schedule === "run" ? 1.5e-4 : 3e-4);
+    assert.equal(g.beta1(75), schedule === "run" ? 0.5 : 0.9);
+  }
+  const dir = await Deno.makeTempDir();
+  await assert.rejects(
+    () => train(["--preset", "circles-advgen", "--g-schedule", "decaying", "--out", `${dir}/r`]),
+    /--g-schedule/,
   );
   await Deno.remove(dir, { recursive: true });
 });

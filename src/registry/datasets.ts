@@ -26,8 +26,8 @@ import {
 } from "../data/mod.ts";
 import { PointsSource } from "../data/points.ts";
 import { boundaryPanel } from "../report/boundary.ts";
-import { LITERAL_ADVGEN } from "../methods/advgen.ts";
 import { UserError } from "../util/errors.ts";
+import { LITERAL_ADVGEN_VALUES } from "./methods.ts";
 import type { Value } from "../util/options.ts";
 import type { RunConfig } from "./config.ts";
 import type { DatasetEntry, Preset } from "./registry.ts";
@@ -62,7 +62,7 @@ const literalAdvgen: Record<string, Value> = {
   ...circlesRun,
   ...circlesUnlabelled,
   method: "advgen",
-  ...LITERAL_ADVGEN,
+  ...LITERAL_ADVGEN_VALUES,
   generator: "mlp",
   zDim: 4,
   gLr: 1e-3,
@@ -323,7 +323,7 @@ function mnistLike(name: "mnist" | "fashion-mnist", title: string): ImageSetSpec
   const advgenLiteral: Record<string, Value> = {
     ...run,
     method: "advgen",
-    ...LITERAL_ADVGEN,
+    ...LITERAL_ADVGEN_VALUES,
     ulBatchSize: 250,
     generator: "conv",
     gWidth: 32,
@@ -438,7 +438,7 @@ function vatImagePresets(s: VatImageSettings): Record<string, Preset> {
   const advgen = {
     ...run,
     method: "advgen",
-    ...LITERAL_ADVGEN,
+    ...LITERAL_ADVGEN_VALUES,
     ulBatchSize: 128,
     generator: "conv",
     gWidth: 64,

@@ -4,14 +4,15 @@
  * paper's apart from the stabilisers and ablations we tried.
  * @module
  */
-import { AdvGen } from "../methods/advgen.ts";
+import { AdvGen, LITERAL_ADVGEN } from "../methods/advgen.ts";
 import { Supervised } from "../methods/supervised.ts";
 import { Vat } from "../methods/vat.ts";
 import type { GeneratorOptions, GeneratorOutput } from "../models/generator.ts";
 import type { RunConfig } from "./config.ts";
 import { UserError } from "../util/errors.ts";
+import type { Value } from "../util/options.ts";
 import { GENERATORS } from "./models.ts";
-import type { MethodEntry } from "./registry.ts";
+import type { AdamSchedule, MethodEntry } from "./registry.ts";
 import type { OptionNode } from "./tree.ts";
 
 const ulBatchSize: OptionNode = {
@@ -107,6 +108,12 @@ export function generatorOptions(cfg: RunConfig): GeneratorOptions {
   return { zDim: cfg.number("zDim"), output };
 }
 
+/**
+ * The paper's method as it states it, as option values: every stabiliser and
+ * control off (LITERAL_ADVGEN), G's Adam on the run's schedule.
+ */
+export const LITERAL_ADVGEN_VALUES: Record<string, Value> = { ...LITERAL_ADVGEN, gSchedule: "run" };
+
 /** Methods by name. */
 export const METHODS: Record<string, MethodEntry> = {
   supervised: {
@@ -167,6 +174,20 @@ export const METHODS: Record<string, MethodEntry> = {
         min: 0,
         max: 10,
         help: "Adam learning rate of the generator (our choice; 0 freezes G: a control)",
+      },
+      gSchedule: {
+        kind: "choice",
+        group: "stabiliser",
+        help: "the schedule of G's Adam",
+        alternatives: {
+          run: {
+            help: "the run's, as C's: --g-lr until --lr-decay-start, then to 0, beta1 switched",
+          },
+          constant: {
+            group: "stabiliser",
+            help: "--g-lr and beta1 0.9 at every step: G keeps its strength while C's rate decays",
+          },
+        },
       },
       gSteps: {
         kind: "int",
@@ -303,7 +324,11 @@ export const METHODS: Record<string, MethodEntry> = {
       const classifier = ctx.classifier();
       const optC = ctx.adam(classifier.parameters(), cfg.number("lr"));
       const generator = ctx.generator(generatorOptions(cfg));
-      const optG = ctx.adam(generator.parameters(), cfg.number("gLr"));
+      const optG = ctx.adam(
+        generator.parameters(),
+        cfg.number("gLr"),
+        cfg.string("gSchedule") as AdamSchedule,
+      );
       const ema = cfg.number("ema");
       const averaged = ema > 0 ? ctx.classifier() : null;
       const consistency = cfg.string("consistency") as "generator" | "random";

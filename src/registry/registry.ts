@@ -97,6 +97,9 @@ export interface GeneratorEntry extends Alternative {
   ): Generator;
 }
 
+/** Which schedule an optimizer follows: the run's (decaying), or none. */
+export type AdamSchedule = "run" | "constant";
+
 /** What a method's builder is given: factories that draw from the run's random streams in order. */
 export interface MethodContext {
   backend: Backend;
@@ -107,8 +110,11 @@ export interface MethodContext {
   classifier(): Module;
   /** A new generator of the run's --generator for the data's shape. */
   generator(options: GeneratorOptions): Generator;
-  /** Adam with the run's schedule (--lr-decay-start, --beta1-decayed) at learning rate lr. */
-  adam(params: Tensor[], lr: number): Adam;
+  /**
+   * Adam at learning rate lr, on the run's schedule (--lr-decay-start,
+   * --beta1-decayed) or, with "constant", at lr and beta1 0.9 throughout.
+   */
+  adam(params: Tensor[], lr: number, schedule?: AdamSchedule): Adam;
 }
 
 /** A training method. */

@@ -16,10 +16,19 @@ import { flagOf } from "../util/options.ts";
 import { Rng } from "../ops/random.ts";
 import type { RunConfig } from "./config.ts";
 import type { Method } from "../methods/method.ts";
-import type { Experiment, LoadedData, Registry } from "./registry.ts";
+import type { AdamSchedule, Experiment, LoadedData, Registry } from "./registry.ts";
 
-/** Adam with VAT's schedule: constant, then from --lr-decay-start linearly to 0, beta1 switched. */
-function scheduledAdam(params: Tensor[], lr: number, cfg: RunConfig): Adam {
+/**
+ * Adam with VAT's schedule: constant, then from --lr-decay-start linearly to 0,
+ * beta1 switched; or, for "constant", lr and beta1 0.9 at every step.
+ */
+function scheduledAdam(
+  params: Tensor[],
+  lr: number,
+  cfg: RunConfig,
+  schedule: AdamSchedule = "run",
+): Adam {
+  if (schedule === "constant") return new Adam(params, { lr, beta1: 0.9 });
   const iterations = cfg.number("iterations");
   const start = Math.floor(cfg.number("lrDecayStart") * iterations);
   return new Adam(params, {
@@ -93,7 +102,7 @@ export function buildMethod(
     classifier: () => model.build(backend, init, data, cfg),
     generator: (options) =>
       reg.generators[cfg.string("generator")].build(backend, genRng, data.shape, options, cfg),
-    adam: (params, lr) => scheduledAdam(params, lr, cfg),
+    adam: (params, lr, schedule) => scheduledAdam(params, lr, cfg, schedule),
   });
   checkBatchNorm(built.modules, cfg, method.unlabelled);
   return built;
