@@ -19,7 +19,7 @@ import {
   LITERAL_ADVGEN,
   randomOfSameNorm,
 } from "../src/methods/advgen.ts";
-import type { Batch } from "../src/methods/method.ts";
+import { type Batch, unlabelledOf } from "../src/methods/method.ts";
 import { type GeneratorOutput, mlpGenerator } from "../src/models/generator.ts";
 import { mlp } from "../src/models/mlp.ts";
 import {
@@ -387,5 +387,54 @@ Deno.test("advgen rules: --g-pass-stats changes C's step, and not with --joint-b
     assert.notDeepEqual(after("clean"), own);
     assert.notDeepEqual(after("running"), own);
     assert.throws(() => game({ gPassStats: "clean", jointBatch: true }), /share one batch/);
+  });
+});
+
+Deno.test("advgen rules: --step-order generator-first is G's step then C's, with one clean pass fewer", () => {
+  scope(() => {
+    /** A game whose classifier counts its forward passes. */
+    const counted = (options: Partial<AdvGenOptions>) => {
+      const g = game(options);
+      const forward = g.classifier.forward.bind(g.classifier);
+      const counter = { passes: 0 };
+      g.classifier.forward = (x: Tensor) => {
+        counter.passes++;
+        return forward(x);
+      };
+      return { ...g, counter };
+    };
+    const weights = (g: ReturnType<typeof game>) => [params(g.classifier), params(g.generator)];
+    // Where C's step needs a clean pass of its own (the statistics G's pass replays, one batch
+    // with G's examples, EntMin's gradient), nothing is shared and nothing is saved.
+    const cases: [Partial<AdvGenOptions>, number][] = [
+      [{}, 1],
+      [{ gPassStats: "running" }, 1],
+      [{ gPassStats: "clean" }, 0],
+      [{ jointBatch: true }, 0],
+      [{ entminWeight: 1 }, 0],
+    ];
+    for (const [extra, saved] of cases) {
+      const shared = counted({ ...extra, stepOrder: "generator-first" });
+      shared.method.step(shared.batch, 0);
+      // The same two updates, each taking its own clean pass.
+      const apart = counted(extra);
+      apart.method.generatorStep(unlabelledOf(apart.batch), 0);
+      apart.method.classifierStep(apart.batch);
+      assert.deepEqual(
+        weights(shared),
+        weights(apart),
+        `${JSON.stringify(extra)}: not G's then C's`,
+      );
+      assert.equal(shared.counter.passes, apart.counter.passes - saved, JSON.stringify(extra));
+    }
+    const first = game();
+    first.method.step(first.batch, 0);
+    const second = game({ stepOrder: "generator-first" });
+    second.method.step(second.batch, 0);
+    assert.notDeepEqual(
+      params(first.classifier),
+      params(second.classifier),
+      "the order changed nothing",
+    );
   });
 });

@@ -97,6 +97,12 @@ export interface AdvGenOptions {
   vatWeight: number;
   /** VAT's radius for that term. */
   vatEps: number;
+  /**
+   * The order of the two updates in an iteration. "generator-first" lets both
+   * take C's clean logits on the unlabelled batch from one pass (C does not
+   * change between them), where C's step takes them as a constant target.
+   */
+  stepOrder: "classifier-first" | "generator-first";
 }
 
 /** VAT's published finite-difference step and power iterations, for advgen's VAT term. */
@@ -122,6 +128,7 @@ export const LITERAL_ADVGEN: AdvGenOptions = {
   gTarget: "classifier",
   vatWeight: 0,
   vatEps: 2,
+  stepOrder: "classifier-first",
 };
 
 /**
@@ -312,8 +319,12 @@ export class AdvGen implements Method {
     }
   }
 
-  /** G's update on x (C fixed); before --g-warmup ends, the reconstruction alone. */
-  generatorStep(x: Tensor, iteration: number): StepMetrics {
+  /**
+   * G's update on x (C fixed); before --g-warmup ends, the reconstruction
+   * alone. `clean`, when given, is C's current logits on x (from
+   * {@linkcode sharedClean}), so the step needs no pass of its own for them.
+   */
+  generatorStep(x: Tensor, iteration: number, clean: Tensor | null = null): StepMetrics {
     const { alpha, differentiated, gWarmup, reconReduction } = this.options;
     const g = this.generator;
     this.optG.zeroGrad();
@@ -329,10 +340,10 @@ export class AdvGen implements Method {
       this.optG.update();
       return { rec };
     }
-    const [clean, logits] = this.options.jointBatch
+    const [ownClean, logits] = this.options.jointBatch
       ? this.#logitsOfPair(x, xg)
-      : this.#cleanAndPerturbed(() => this.#target(x), xg);
-    const target = detach(this.options.gTarget === "ema" ? this.#teacher(x) : clean);
+      : this.#cleanAndPerturbed(() => clean ?? this.#target(x), xg);
+    const target = detach(this.options.gTarget === "ema" ? this.#teacher(x) : ownClean);
     const metrics: StepMetrics = { rec };
     // G minimises `attack` (-alpha L_adv, or alpha times the agreement loss) + lambda L_rec.
     let attack: Tensor;
@@ -373,8 +384,12 @@ export class AdvGen implements Method {
     return noGrad(() => withFrozenBatchNormStats(() => this.averaged!.forward(x)));
   }
 
-  /** C's update on a batch (G fixed): L_nll on the labelled part, alpha L_adv on the unlabelled. */
-  classifierStep(batch: Batch): StepMetrics {
+  /**
+   * C's update on a batch (G fixed): L_nll on the labelled part, alpha L_adv
+   * on the unlabelled. `sharedClean`, when given, is C's current logits on the
+   * unlabelled part (from {@linkcode sharedClean}).
+   */
+  classifierStep(batch: Batch, sharedClean: Tensor | null = null): StepMetrics {
     const c = this.classifier;
     const xul = unlabelledOf(batch);
     this.optC.zeroGrad();
@@ -386,7 +401,8 @@ export class AdvGen implements Method {
     const { alpha, entminWeight } = this.options;
     // With EntMin the clean logits carry a gradient (its entropy term); the KL's target never does.
     const cleanPass = () =>
-      entminWeight > 0 ? withFrozenBatchNormStats(() => c.forward(xul)) : this.#target(xul);
+      sharedClean ??
+        (entminWeight > 0 ? withFrozenBatchNormStats(() => c.forward(xul)) : this.#target(xul));
     const [clean, perturbed] = this.options.jointBatch
       ? this.#logitsOfPair(xul, xg)
       : this.#cleanAndPerturbed(cleanPass, xg);
@@ -410,11 +426,36 @@ export class AdvGen implements Method {
     return metrics;
   }
 
+  /**
+   * C's clean logits on the unlabelled batch as a constant, to be shared by
+   * G's steps and C's step in the generator-first order; null where that
+   * order is not taken, or where C's step needs a pass of its own on x (in
+   * one batch with G's examples, with EntMin's gradient, or to record the
+   * batch-norm statistics that G's pass replays).
+   */
+  sharedClean(xul: Tensor): Tensor | null {
+    const o = this.options;
+    const shareable = o.stepOrder === "generator-first" && !o.jointBatch &&
+      o.entminWeight === 0 && o.gPassStats !== "clean";
+    return shareable ? this.#target(xul) : null;
+  }
+
   step(batch: Batch, iteration: number): StepMetrics {
-    const metrics = iteration < this.options.gWarmup ? {} : this.classifierStep(batch);
     const xul = unlabelledOf(batch);
-    for (let s = 0; s < this.options.gSteps; s++) {
-      Object.assign(metrics, this.generatorStep(xul, iteration));
+    const classifierWaits = iteration < this.options.gWarmup;
+    const metrics: StepMetrics = {};
+    const generatorSteps = (clean: Tensor | null) => {
+      for (let s = 0; s < this.options.gSteps; s++) {
+        Object.assign(metrics, this.generatorStep(xul, iteration, clean));
+      }
+    };
+    if (this.options.stepOrder === "generator-first") {
+      const clean = classifierWaits ? null : this.sharedClean(xul);
+      generatorSteps(clean);
+      if (!classifierWaits) Object.assign(metrics, this.classifierStep(batch, clean));
+    } else {
+      if (!classifierWaits) Object.assign(metrics, this.classifierStep(batch));
+      generatorSteps(null);
     }
     return metrics;
   }

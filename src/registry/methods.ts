@@ -4,7 +4,7 @@
  * paper's apart from the stabilisers and ablations we tried.
  * @module
  */
-import { AdvGen, LITERAL_ADVGEN } from "../methods/advgen.ts";
+import { AdvGen, type AdvGenOptions, LITERAL_ADVGEN } from "../methods/advgen.ts";
 import { Supervised } from "../methods/supervised.ts";
 import { Vat } from "../methods/vat.ts";
 import type { GeneratorOptions, GeneratorOutput } from "../models/generator.ts";
@@ -195,6 +195,17 @@ export const METHODS: Record<string, MethodEntry> = {
         max: 100,
         help: "generator steps per classifier step (our choice)",
       },
+      stepOrder: {
+        kind: "choice",
+        help: "the order of the two updates in an iteration (our choice)",
+        alternatives: {
+          "classifier-first": { help: "C's step, then G's against the updated C" },
+          "generator-first": {
+            help:
+              "G's step, then C's against the updated G: both take C's clean logits from one pass",
+          },
+        },
+      },
       differentiated: {
         kind: "bool",
         help:
@@ -366,6 +377,7 @@ export const METHODS: Record<string, MethodEntry> = {
           gTarget: cfg.string("gTarget") as "classifier" | "ema",
           vatWeight,
           vatEps: cfg.number("vatEps"),
+          stepOrder: cfg.string("stepOrder") as AdvGenOptions["stepOrder"],
         },
         {
           ...(averaged ? { averaged } : {}),
