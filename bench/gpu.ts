@@ -191,9 +191,9 @@ const modelName = mnist
   : "Conv-Large";
 
 const build = mnist
-  ? (kind: "advgen" | "vat" | "supervised", on: Backend = be) => {
+  ? (kind: "advgen" | "vat" | "supervised", on: Backend = be, runFlags = {}) => {
     // Each preset as a run resolves and builds it.
-    const cfg = resolveRun(BUILTIN, { preset: `mnist-${kind}`, flags: {} });
+    const cfg = resolveRun(BUILTIN, { preset: `mnist-${kind}`, flags: runFlags });
     const root = new Rng(1);
     return buildMethod(on, BUILTIN, cfg, { shape: image, classes: 10 }, root, root.fork());
   }
@@ -226,6 +226,15 @@ const fp32 = be.computePrecision === "bf16"
   ? be.withComputePrecision("fp32", () => timeMethods(batch, (kind) => build(kind)))
   : null;
 const [advgenMs, vatMs, supervisedMs] = [ms.advgen, ms.vat, ms.supervised];
+// MNIST: the preset's iteration in the other step order (one clean pass of C shared), same run.
+const generatorFirstMs = mnist
+  ? (() => {
+    const method = build("advgen", be, { stepOrder: "generator-first" });
+    const t = medianMs(method, batch);
+    for (const m of Object.values(method.modules)) m.dispose();
+    return t;
+  })()
+  : null;
 
 /** What bench/torch_gpu_reference.py prints on its last line. */
 interface TorchResult {
@@ -315,6 +324,15 @@ const table = [
       ];
     })
     : []),
+  ...(generatorFirstMs !== null
+    ? [[
+      "  advgen: --step-order generator-first against the preset's",
+      fmt(generatorFirstMs),
+      `preset ${fmt(advgenMs)}`,
+      fmt(generatorFirstMs / advgenMs),
+      "-",
+    ]]
+    : []),
 ];
 /** Prints a table of rows (the first is the header) in Markdown. */
 function printTable(table: string[][]): void {
@@ -387,7 +405,12 @@ if (flags.json) {
     model: flags.model,
     precision: be.computePrecision,
     cpu_isa: be.cpuIsa(),
-    ours: { advgen_ms: advgenMs, vat_ms: vatMs, supervised_ms: supervisedMs },
+    ours: {
+      advgen_ms: advgenMs,
+      vat_ms: vatMs,
+      supervised_ms: supervisedMs,
+      ...(generatorFirstMs !== null ? { advgen_generator_first_ms: generatorFirstMs } : {}),
+    },
     ours_fp32: fp32
       ? { advgen_ms: fp32.advgen, vat_ms: fp32.vat, supervised_ms: fp32.supervised }
       : null,
