@@ -165,13 +165,18 @@ function medianMs(method: Method, batch: Batch): number {
   return times[Math.floor(times.length / 2)];
 }
 
+/** Median milliseconds of one iteration of `method`, whose modules are then freed. */
+function timeAndFree(method: Method, batch: Batch): number {
+  const ms = medianMs(method, batch);
+  for (const m of Object.values(method.modules)) m.dispose();
+  return ms;
+}
+
 /** The three methods' iterations in milliseconds, each built, timed and freed in turn. */
 function timeMethods(batch: Batch, make: (kind: "advgen" | "vat" | "supervised") => Method) {
   const out: Record<string, number> = {};
   for (const kind of ["advgen", "vat", "supervised"] as const) {
-    const method = make(kind);
-    out[kind] = medianMs(method, batch);
-    for (const m of Object.values(method.modules)) m.dispose();
+    out[kind] = timeAndFree(make(kind), batch);
   }
   return out as Record<"advgen" | "vat" | "supervised", number>;
 }
@@ -228,12 +233,7 @@ const fp32 = be.computePrecision === "bf16"
 const [advgenMs, vatMs, supervisedMs] = [ms.advgen, ms.vat, ms.supervised];
 // MNIST: the preset's iteration in the other step order (one clean pass of C shared), same run.
 const generatorFirstMs = mnist
-  ? (() => {
-    const method = build("advgen", be, { stepOrder: "generator-first" });
-    const t = medianMs(method, batch);
-    for (const m of Object.values(method.modules)) m.dispose();
-    return t;
-  })()
+  ? timeAndFree(build("advgen", be, { stepOrder: "generator-first" }), batch)
   : null;
 
 /** What bench/torch_gpu_reference.py prints on its last line. */
