@@ -258,7 +258,7 @@ Deno.test("train: advgen logs G's diagnostics at each evaluation, and they chang
     // circles-advgen: G's step is normalized to radius 0.1, so every sample's L2 is 0.1.
     assert(Math.abs(m.g_l2 - 0.1) < 1e-5, `g_l2 ${m.g_l2}`);
     assert(m.g_linf > 0 && m.g_linf <= m.g_l2 + 1e-9, `g_linf ${m.g_linf}`);
-    assert(m.g_flip >= 0 && m.g_flip <= 1 && m.g_kl >= 0);
+    assert(m.g_flip >= 0 && m.g_flip <= 1 && m.g_kl >= 0 && m.g_vat_kl >= 0, JSON.stringify(m));
     for (const c of [m.g_pair_cos, m.g_vat_cos]) assert(c >= -1 && c <= 1, `cosine ${c}`);
   }
   await Deno.remove(dir, { recursive: true });

@@ -2,7 +2,9 @@
  * What the generator does, measured at each evaluation (the MNIST research
  * issue's diagnostics): the size of G's steps, how often they flip C's
  * prediction, the KL they cause, how alike their directions are across
- * samples, and how close they are to VAT's direction at the same points.
+ * samples, how close they are to VAT's direction at the same points, and
+ * the KL that VAT's direction causes at the same step sizes (what G would
+ * cost C if it found C's most sensitive first-order direction).
  * Measured on a fixed batch with a fixed z and a fixed VAT start, C in
  * evaluation mode and G's batch-norm statistics left alone, so no training
  * stream or statistic moves: a run's training is the same with or without.
@@ -11,7 +13,7 @@
 import { noGrad } from "../autograd/tape.ts";
 import { scope, type Tensor } from "../autograd/tensor.ts";
 import { argmaxRows } from "../data/source.ts";
-import type { Generator } from "../models/generator.ts";
+import { type Generator, rowNorms } from "../models/generator.ts";
 import { withFrozenBatchNormStats } from "../nn/layers.ts";
 import type { Module } from "../nn/module.ts";
 import * as ops from "../ops/mod.ts";
@@ -41,6 +43,14 @@ export function generatorDiagnostics(
         xi: 1e-6,
         iterations: 1,
       }));
+      // VAT's unit directions scaled to each sample's G-step norm.
+      const vatKl = noGrad(() => {
+        const scaled = ops.mul(vat, rowNorms(step));
+        return ops.klDivergence(
+          clean,
+          classifier.forward(ops.add(x, ops.reshape(scaled, x.shape))),
+        );
+      }).item();
       const k = clean.shape[1];
       const before = argmaxRows(clean.toArray(), n, k);
       const after = argmaxRows(moved.toArray(), n, k);
@@ -73,6 +83,7 @@ export function generatorDiagnostics(
         g_kl: kl,
         g_pair_cos: n > 1 ? (total - n) / (n * (n - 1)) : 1,
         g_vat_cos: cosVat / n,
+        g_vat_kl: vatKl,
       };
     });
   } finally {

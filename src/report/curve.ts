@@ -60,6 +60,7 @@ const DIAGNOSTIC_COLUMNS: [key: string, digits: number][] = [
   ["g_linf", 3],
   ["g_pair_cos", 3],
   ["g_vat_cos", 3],
+  ["g_vat_kl", 3],
 ];
 
 /**
