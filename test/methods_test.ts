@@ -7,7 +7,7 @@ import { Rng } from "../src/ops/random.ts";
 import { mlp } from "../src/models/mlp.ts";
 import { vatLoss } from "../src/methods/vat.ts";
 import { centerRows, mlpGenerator } from "../src/models/generator.ts";
-import { relativeKl } from "../src/methods/advgen.ts";
+import { agreeingKl, relativeKl } from "../src/methods/advgen.ts";
 import { backward } from "../src/autograd/tape.ts";
 
 const be = await createCpuBackend("f32");
@@ -81,5 +81,31 @@ Deno.test("the relative KL weighs each sample's KL by 1 / (its own + the batch m
     const m = rows.reduce((s, v) => s + v, 0) / 8;
     const want = rows.reduce((s, v) => s + v / (v + m), 0) / 8;
     assert(Math.abs(loss.item() - want) < 1e-5, `relative KL ${loss.item()}, expected ${want}`);
+  });
+});
+
+Deno.test("the agreeing KL counts only the rows whose two predictions share their argmax", () => {
+  scope(() => {
+    const a = ops.randn(be, [64, 3], new Rng(11));
+    const b = ops.randn(be, [64, 3], new Rng(12));
+    const { loss, kept } = agreeingKl(a, b);
+    const [pa, pb] = [Array.from(a.toArray()), Array.from(b.toArray())];
+    const argmax = (v: number[]) => v.indexOf(Math.max(...v));
+    let sum = 0, same = 0;
+    for (let i = 0; i < 64; i++) {
+      const la = pa.slice(3 * i, 3 * i + 3), lb = pb.slice(3 * i, 3 * i + 3);
+      if (argmax(la) !== argmax(lb)) continue;
+      same++;
+      const lse = (v: number[]) => Math.log(v.reduce((s, x) => s + Math.exp(x), 0));
+      const [za, zb] = [lse(la), lse(lb)];
+      sum += la.reduce((s, x, j) => s + Math.exp(x - za) * (x - za - (lb[j] - zb)), 0);
+    }
+    // Random logits: about a third of the rows agree, so the mask is neither all nor none.
+    assert(same > 5 && same < 59, `${same} rows agree`);
+    assert(Math.abs(kept.item() - same / 64) < 1e-4, `kept ${kept.item()}, expected ${same / 64}`);
+    assert(
+      Math.abs(loss.item() - sum / 64) < 1e-5,
+      `agreeing KL ${loss.item()}, expected ${sum / 64}`,
+    );
   });
 });

@@ -103,6 +103,12 @@ export interface AdvGenOptions {
    * change between them), where C's step takes them as a constant target.
    */
   stepOrder: "classifier-first" | "generator-first";
+  /**
+   * Which samples C's consistency term counts: all (the paper), or only those
+   * whose G example keeps C's predicted class (a lead: G's class-changing
+   * examples read as wrong labels).
+   */
+  consistencyMask: "none" | "agreeing";
 }
 
 /** VAT's published finite-difference step and power iterations, for advgen's VAT term. */
@@ -129,6 +135,7 @@ export const LITERAL_ADVGEN: AdvGenOptions = {
   vatWeight: 0,
   vatEps: 2,
   stepOrder: "classifier-first",
+  consistencyMask: "none",
 };
 
 /**
@@ -181,6 +188,30 @@ export function agreementLoss(a: Tensor, b: Tensor): { loss: Tensor; mean: Tenso
   return {
     loss: ops.scale(ops.sum(ops.mul(agreement, weights)), 1 / n),
     mean: noGrad(() => ops.mean(agreement)),
+  };
+}
+
+/** Logits this much sharper make a softmax one-hot at the argmax (to float32 precision). */
+const ARGMAX_SHARPNESS = 1e4;
+
+/**
+ * Mean over rows of m_i KL(softmax(a_i) || softmax(b_i)), m_i = 1 where a_i
+ * and b_i have the same argmax and 0 where they differ (held constant; a is a
+ * constant target). m_i is the agreement of the two softmaxes of the logits
+ * made sharper by {@linkcode ARGMAX_SHARPNESS}, so no argmax leaves the
+ * backend. Returns it and the fraction of rows kept.
+ */
+export function agreeingKl(a: Tensor, b: Tensor): { loss: Tensor; kept: Tensor } {
+  const [n, k] = a.shape;
+  const ones = Tensor.full(a.backend, [k, 1], 1);
+  const terms = ops.mul(ops.softmax(a), ops.sub(ops.logSoftmax(a), ops.logSoftmax(b)));
+  const mask = noGrad(() => {
+    const sharp = (t: Tensor) => ops.softmax(ops.scale(t, ARGMAX_SHARPNESS));
+    return ops.matmul(ops.mul(sharp(a), sharp(b)), ones);
+  });
+  return {
+    loss: ops.scale(ops.sum(ops.mul(terms, mask)), 1 / n),
+    kept: noGrad(() => ops.mean(mask)),
   };
 }
 
@@ -406,9 +437,15 @@ export class AdvGen implements Method {
     const [clean, perturbed] = this.options.jointBatch
       ? this.#logitsOfPair(xul, xg)
       : this.#cleanAndPerturbed(cleanPass, xg);
-    const adv = ops.klDivergence(detach(clean), perturbed);
-    let loss = ops.add(nll, ops.scale(adv, alpha));
-    const metrics: StepMetrics = { nll, adv };
+    const metrics: StepMetrics = { nll };
+    if (this.options.consistencyMask === "agreeing") {
+      const { loss, kept } = agreeingKl(detach(clean), perturbed);
+      metrics.adv = loss;
+      metrics.kept = kept;
+    } else {
+      metrics.adv = ops.klDivergence(detach(clean), perturbed);
+    }
+    let loss = ops.add(nll, ops.scale(metrics.adv, alpha));
     if (this.options.vatWeight > 0) {
       metrics.vat = vatLoss(c, xul, detach(clean), this.vatRng!, {
         eps: this.options.vatEps,

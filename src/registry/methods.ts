@@ -268,6 +268,19 @@ export const METHODS: Record<string, MethodEntry> = {
           },
         },
       },
+      consistencyMask: {
+        kind: "choice",
+        group: "ablation",
+        help: "which samples C's consistency term counts",
+        alternatives: {
+          none: { help: "all (the paper)" },
+          agreeing: {
+            group: "ablation",
+            help:
+              "a lead: only those whose G example keeps C's predicted class (G's class-changing examples as wrong labels)",
+          },
+        },
+      },
       gAdvLoss: {
         kind: "choice",
         group: "stabiliser",
@@ -378,6 +391,7 @@ export const METHODS: Record<string, MethodEntry> = {
           vatWeight,
           vatEps: cfg.number("vatEps"),
           stepOrder: cfg.string("stepOrder") as AdvGenOptions["stepOrder"],
+          consistencyMask: cfg.string("consistencyMask") as AdvGenOptions["consistencyMask"],
         },
         {
           ...(averaged ? { averaged } : {}),
