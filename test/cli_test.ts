@@ -277,3 +277,27 @@ Deno.test("progress: slow work is silent while quick, then prints the samples do
   assert.equal(lines.length, 1);
   assert.match(lines[0], /^evaluating: 2500\/10000 test samples \(0s, about 0s left\)$/);
 });
+
+Deno.test("train: --g-reset restarts G at its interval, and a resumed run restarts it the same way", async () => {
+  const dir = await Deno.makeTempDir();
+  const common = ["--iterations", "60", "--checkpoint-interval", "20", "--no-figure"];
+  const data = async (p: string) => (await readCheckpoint(`${dir}/${p}/checkpoint.bin`)).data;
+  const same = (a: Uint8Array, b: Uint8Array) =>
+    a.length === b.length && a.every((v, i) => v === b[i]);
+  for (const [name, extra] of [["plain", []], ["reset", ["--g-reset", "20"]]] as const) {
+    const r = await train(...common, ...extra, "--stop-after", "20", "--out", `${dir}/${name}-20`);
+    assert.equal(r.code, 0, r.err);
+  }
+  // Before the first reset, the two runs are the same run.
+  assert(
+    same(await data("plain-20"), await data("reset-20")),
+    "--g-reset changed the first 20 steps",
+  );
+  assert.equal((await train(...common, "--g-reset", "20", "--out", `${dir}/whole`)).code, 0);
+  assert.equal((await train(...common, "--out", `${dir}/plain`)).code, 0);
+  assert(!same(await data("whole"), await data("plain")), "--g-reset 20 changed nothing");
+  const resumed = await train("--resume", `${dir}/reset-20`);
+  assert.equal(resumed.code, 0, resumed.err);
+  assert(same(await data("whole"), await data("reset-20")), "the resumed run reset G differently");
+  await Deno.remove(dir, { recursive: true });
+});

@@ -20,7 +20,7 @@
  */
 import { backward, detach, noGrad } from "../autograd/tape.ts";
 import { generatorDiagnostics } from "./diagnostics.ts";
-import { Tensor } from "../autograd/tensor.ts";
+import { persistent, Tensor } from "../autograd/tensor.ts";
 import * as ops from "../ops/mod.ts";
 import type { SquaredErrorReduction } from "../ops/loss.ts";
 import type { Rng } from "../ops/random.ts";
@@ -109,6 +109,13 @@ export interface AdvGenOptions {
    * examples read as wrong labels).
    */
   consistencyMask: "none" | "agreeing";
+  /**
+   * 0: G trains throughout. Otherwise, every gReset iterations G goes back to
+   * its initial weights and its Adam forgets its moments (a lead: a fresh G
+   * attacks C where C is weak, a long-trained one drifts to edits that change
+   * the class).
+   */
+  gReset: number;
 }
 
 /** VAT's published finite-difference step and power iterations, for advgen's VAT term. */
@@ -136,6 +143,7 @@ export const LITERAL_ADVGEN: AdvGenOptions = {
   vatEps: 2,
   stepOrder: "classifier-first",
   consistencyMask: "none",
+  gReset: 0,
 };
 
 /**
@@ -249,6 +257,8 @@ export class AdvGen implements Method {
   readonly vatRng: Rng | null;
   /** lambda under dual ascent (options.gRecTarget > 0), else null: lambda is fixed. */
   readonly dual: DualVariable | null;
+  /** G's initial parameters and buffers (options.gReset > 0), else null. */
+  readonly #initialG: Tensor[] | null;
 
   constructor(
     readonly classifier: Module,
@@ -293,6 +303,19 @@ export class AdvGen implements Method {
       ...(vatRng ? { vat: vatRng } : {}),
     };
     if (averaged) copyState(classifier, averaged);
+    // Taken before any checkpoint is loaded: a resumed run rebuilds the same initial G from its seed.
+    this.#initialG = options.gReset > 0
+      ? persistent(() =>
+        stateOf(generator).map((t) => Tensor.from(t.backend, t.toArray(), t.shape))
+      )
+      : null;
+  }
+
+  /** G back to its initial weights, its Adam to fresh moments (--g-reset). */
+  #resetGenerator(): void {
+    const initial = this.#initialG!;
+    stateOf(this.generator).forEach((t, i) => t.backend.copy(t.storage, initial[i].storage));
+    this.optG.restart();
   }
 
   /** lambda as a constant tensor (dual ascent) or a number (fixed). */
@@ -479,6 +502,8 @@ export class AdvGen implements Method {
 
   step(batch: Batch, iteration: number): StepMetrics {
     const xul = unlabelledOf(batch);
+    const { gReset } = this.options;
+    if (gReset > 0 && iteration > 0 && iteration % gReset === 0) this.#resetGenerator();
     const classifierWaits = iteration < this.options.gWarmup;
     const metrics: StepMetrics = {};
     const generatorSteps = (clean: Tensor | null) => {
@@ -514,11 +539,15 @@ export class AdvGen implements Method {
   }
 }
 
+/** A module's parameters, then its buffers, in a fixed order. */
+function stateOf(m: Module): Tensor[] {
+  return [...m.namedParameters(), ...m.namedBuffers()].map(([, t]) => t);
+}
+
 /** Copies parameters and buffers from one module to another of the same architecture. */
 export function copyState(from: Module, to: Module): void {
-  const src = [...from.namedParameters(), ...from.namedBuffers()];
-  const dst = [...to.namedParameters(), ...to.namedBuffers()];
-  src.forEach(([, t], i) => t.backend.copy(dst[i][1].storage, t.storage));
+  const dst = stateOf(to);
+  stateOf(from).forEach((t, i) => t.backend.copy(dst[i].storage, t.storage));
 }
 
 /** avg = decay * avg + (1 - decay) * current for parameters; buffers are copied. */

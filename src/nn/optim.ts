@@ -154,6 +154,16 @@ export class Adam {
     });
   }
 
+  /**
+   * Forgets the moment estimates and their bias corrections, as a fresh
+   * optimizer would, but keeps the step count, so the schedule goes on.
+   */
+  restart(): void {
+    this.dispose();
+    this.#beta1Power = 1;
+    this.#beta2Power = 1;
+  }
+
   /** Frees the moment estimates. */
   dispose(): void {
     for (const s of this.#state.values()) {

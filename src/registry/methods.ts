@@ -195,6 +195,14 @@ export const METHODS: Record<string, MethodEntry> = {
         max: 100,
         help: "generator steps per classifier step (our choice)",
       },
+      gReset: {
+        kind: "int",
+        min: 0,
+        max: 1e9,
+        group: "ablation",
+        help:
+          "a lead: every N iterations G restarts from its initial weights with fresh Adam moments (0: never)",
+      },
       stepOrder: {
         kind: "choice",
         help: "the order of the two updates in an iteration (our choice)",
@@ -376,6 +384,7 @@ export const METHODS: Record<string, MethodEntry> = {
           lambda: cfg.number("lambda"),
           entminWeight: cfg.number("entminWeight"),
           gSteps: cfg.number("gSteps"),
+          gReset: cfg.number("gReset"),
           differentiated: cfg.bool("differentiated"),
           gWarmup: cfg.number("gWarmup"),
           reconReduction: cfg.string("reconReduction") as "batchmean" | "mean" | "sum",
