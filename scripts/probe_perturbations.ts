@@ -11,6 +11,7 @@
  *   deno run --allow-all scripts/probe_perturbations.ts --checkpoint RUN [--oracle RUN2]
  * @module
  */
+import { resolve } from "node:path";
 import { noGrad } from "../src/autograd/tape.ts";
 import { scope, Tensor } from "../src/autograd/tensor.ts";
 import { helpText, parseFlags, runMain } from "../src/cli/args.ts";
@@ -149,8 +150,9 @@ async function main(args: string[]): Promise<void> {
     const generators: [string, Generator][] = g ? [["G(x, z)", g]] : [];
     const attack = values.attack as number;
     if (attack > 0) {
-      const from = values.attackFrom
-        ? await openTrained(BUILTIN, values.attackFrom as string, "cpu", dataDir)
+      const fromPath = values.attackFrom as string | undefined;
+      const from = fromPath && resolve(fromPath) !== resolve(t.run.path)
+        ? await openTrained(BUILTIN, fromPath, "cpu", dataDir)
         : t;
       opened.push(from);
       const template = from.exp.method;
