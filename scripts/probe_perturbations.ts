@@ -93,18 +93,17 @@ function freshAttack(
   data: ImageSource,
 ): Generator {
   const be = c.parameters()[0].backend;
+  const { images, shape } = data.dataset.train;
+  const [n, ch, h, w] = shape;
   const rng = new Rng(0x617474);
-  const gen = convGenerator(be, rng, [1, 28, 28], width, code, method.generator.options);
+  const gen = convGenerator(be, rng, [ch, h, w], width, code, method.generator.options);
   const optG = new Adam(gen.parameters(), { lr });
   const options = { ...method.options, ema: 0, gTarget: "classifier" as const, vatWeight: 0 };
   const attacker = new AdvGen(c, gen, new Adam([]), optG, options);
-  const { images, shape } = data.dataset.train;
-  const [n, ch, h, w] = shape;
   const row = ch * h * w;
   const order = new DataRng(0x617474, 0).permutation(n);
   const x = new Float32Array(batch * row);
   c.train(true);
-  let last = 0;
   for (let s = 0; s < steps; s++) {
     for (let j = 0; j < batch; j++) {
       const i = order[(s * batch + j) % n];
@@ -116,8 +115,8 @@ function freshAttack(
         Number.MAX_SAFE_INTEGER,
       );
       if ((s + 1) % 500 === 0 || s + 1 === steps) {
-        last = (m.g_adv as Tensor).item();
-        console.error(`fresh G step ${s + 1}/${steps}: G's KL on its batch ${last.toFixed(4)}`);
+        const kl = (m.g_adv as Tensor).item();
+        console.error(`fresh G step ${s + 1}/${steps}: G's KL on its batch ${kl.toFixed(4)}`);
       }
     });
   }
@@ -212,7 +211,6 @@ async function main(args: string[]): Promise<void> {
           const clean = logits(c, x, mode);
           const before = labelsOf(clean);
           cleanWrong[mode] += differ(before, y);
-          c.train(mode === "batch");
           // Not under noGrad: the power iteration differentiates C.
           const vat = ops.add(
             x,

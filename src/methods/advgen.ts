@@ -159,6 +159,11 @@ export function randomOfSameNorm(x: Tensor, y: Tensor, rng: Rng): Tensor {
   });
 }
 
+/** The (n, k) terms softmax(a) (log softmax(a) - log softmax(b)), whose row sums are each row's KL. */
+function klTerms(a: Tensor, b: Tensor): Tensor {
+  return ops.mul(ops.softmax(a), ops.sub(ops.logSoftmax(a), ops.logSoftmax(b)));
+}
+
 /**
  * Mean over rows of w_i KL(softmax(a_i) || softmax(b_i)) with w_i = 1 / (KL_i
  * + mean KL) held constant (a is a constant target); returns it and the plain
@@ -167,7 +172,7 @@ export function randomOfSameNorm(x: Tensor, y: Tensor, rng: Rng): Tensor {
  */
 export function relativeKl(a: Tensor, b: Tensor): { loss: Tensor; mean: Tensor } {
   const [n, k] = a.shape;
-  const terms = ops.mul(ops.softmax(a), ops.sub(ops.logSoftmax(a), ops.logSoftmax(b)));
+  const terms = klTerms(a, b);
   const { mean, weights } = noGrad(() => {
     const rows = ops.matmul(terms, Tensor.full(a.backend, [k, 1], 1));
     const mean = ops.mean(rows);
@@ -212,7 +217,7 @@ const ARGMAX_SHARPNESS = 1e4;
 export function agreeingKl(a: Tensor, b: Tensor): { loss: Tensor; kept: Tensor } {
   const [n, k] = a.shape;
   const ones = Tensor.full(a.backend, [k, 1], 1);
-  const terms = ops.mul(ops.softmax(a), ops.sub(ops.logSoftmax(a), ops.logSoftmax(b)));
+  const terms = klTerms(a, b);
   const mask = noGrad(() => {
     const sharp = (t: Tensor) => ops.softmax(ops.scale(t, ARGMAX_SHARPNESS));
     return ops.matmul(ops.mul(sharp(a), sharp(b)), ones);
