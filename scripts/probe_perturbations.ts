@@ -20,7 +20,7 @@ import { argmaxRows } from "../src/data/source.ts";
 import type { ImageSource } from "../src/data/images.ts";
 import { AdvGen, randomOfSameNorm } from "../src/methods/advgen.ts";
 import { vatPerturbation } from "../src/methods/vat.ts";
-import { withFrozenBatchNormStats } from "../src/nn/layers.ts";
+import { BatchNorm, withFrozenBatchNormStats } from "../src/nn/layers.ts";
 import { Adam } from "../src/nn/optim.ts";
 import { convGenerator, type Generator } from "../src/models/generator.ts";
 import { DataRng } from "../src/data/rng.ts";
@@ -28,6 +28,7 @@ import type { Module } from "../src/nn/module.ts";
 import * as ops from "../src/ops/mod.ts";
 import { Rng } from "../src/ops/random.ts";
 import { BUILTIN } from "../src/registry/mod.ts";
+import type { Registry } from "../src/registry/registry.ts";
 import { UserError } from "../src/util/errors.ts";
 import type { OptionSpec } from "../src/util/options.ts";
 
@@ -38,7 +39,17 @@ const OPTIONS: Record<string, OptionSpec> = {
     metavar: "RUN",
     help: "a trained run whose classifier labels the perturbed images",
   },
-  images: { kind: "int", min: 1, default: 2000, help: "images probed (from the first)" },
+  images: {
+    kind: "int",
+    min: 1,
+    default: 2000,
+    help: "images probed, from the first, in whole batches",
+  },
+  batch: {
+    kind: "int",
+    min: 1,
+    help: "images per batch (default: the run's unlabelled batch size, else 250)",
+  },
   split: { kind: "choice", choices: ["test", "train"], default: "test", help: "which images" },
   attack: {
     kind: "int",
@@ -63,9 +74,19 @@ const OPTIONS: Record<string, OptionSpec> = {
 
 type Mode = "batch" | "running";
 
-/** C's logits on x in a mode: its batch's own statistics (frozen) or the running ones. */
+/**
+ * Puts C in a mode: batch norm by each batch's own statistics or by the
+ * running ones. Dropout and input noise stay off in both, so that C's KL
+ * measures the perturbation, not their random draws.
+ */
+function setMode(c: Module, mode: Mode): void {
+  c.eval();
+  if (mode === "batch") { for (const m of c.modules()) if (m instanceof BatchNorm) m.train(true); }
+}
+
+/** C's logits on x in a mode (batch statistics frozen, see {@linkcode setMode}). */
 function logits(c: Module, x: Tensor, mode: Mode): Tensor {
-  c.train(mode === "batch");
+  setMode(c, mode);
   return noGrad(() => withFrozenBatchNormStats(() => c.forward(x)));
 }
 
@@ -123,17 +144,16 @@ function freshAttack(
   return gen;
 }
 
-async function main(args: string[]): Promise<void> {
+/** The probe's command: prints its tables for the run that `args` name, from `reg`'s data sets. */
+export async function probe(args: string[], reg: Registry = BUILTIN): Promise<void> {
   const { values, help } = parseFlags(args, OPTIONS);
   if (help) {
     console.log(helpText("probe_perturbations.ts --checkpoint RUN [--oracle RUN2]", "", OPTIONS));
     return;
   }
   const dataDir = values.dataDir as string | undefined;
-  const t = await openTrained(BUILTIN, values.checkpoint as string, "cpu", dataDir);
-  const o = values.oracle
-    ? await openTrained(BUILTIN, values.oracle as string, "cpu", dataDir)
-    : null;
+  const t = await openTrained(reg, values.checkpoint as string, "cpu", dataDir);
+  const o = values.oracle ? await openTrained(reg, values.oracle as string, "cpu", dataDir) : null;
   const opened: { close(): void }[] = [];
   try {
     const method = t.exp.method;
@@ -145,13 +165,14 @@ async function main(args: string[]): Promise<void> {
     if (radius === null) {
       throw new UserError(`Cannot probe ${t.run.path}: give the steps' norm with --radius`);
     }
-    const batch = t.cfg.has("ulBatchSize") ? t.cfg.number("ulBatchSize") : 250;
+    const batch = (values.batch as number | undefined) ??
+      (t.cfg.has("ulBatchSize") ? t.cfg.number("ulBatchSize") : 250);
     const generators: [string, Generator][] = g ? [["G(x, z)", g]] : [];
     const attack = values.attack as number;
     if (attack > 0) {
       const fromPath = values.attackFrom as string | undefined;
       const from = fromPath && resolve(fromPath) !== resolve(t.run.path)
-        ? await openTrained(BUILTIN, fromPath, "cpu", dataDir)
+        ? await openTrained(reg, fromPath, "cpu", dataDir)
         : t;
       opened.push(from);
       const template = from.exp.method;
@@ -181,6 +202,11 @@ async function main(args: string[]): Promise<void> {
     const { images, labels, shape } = (t.exp.data as ImageSource).dataset[split];
     const [total, ch, h, w] = shape;
     const n = Math.min(values.images as number, total);
+    if (n < batch) {
+      throw new UserError(
+        `Cannot probe ${n} ${split} images: the probe takes whole batches of ${batch} (--batch)`,
+      );
+    }
     const row = ch * h * w;
     const zRng = new Rng(0x6d61), vatRng = new Rng(0x766174), randRng = new Rng(0x72616e);
     // Sums over images: per kind and mode, C's KL (batch mean times size) and flips; per kind, the oracle's errors.
@@ -268,4 +294,4 @@ async function main(args: string[]): Promise<void> {
   }
 }
 
-if (import.meta.main) await runMain(main);
+if (import.meta.main) await runMain((args) => probe(args));
