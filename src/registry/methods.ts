@@ -199,9 +199,9 @@ export const METHODS: Record<string, MethodEntry> = {
         kind: "int",
         min: 0,
         max: 1e9,
-        group: "ablation",
+        group: "stabiliser",
         help:
-          "a lead: every N iterations G restarts from its initial weights with fresh Adam moments (0: never)",
+          "every N iterations G restarts from its initial weights with fresh Adam moments, so C never trains against a G over N steps old (0: never)",
       },
       stepOrder: {
         kind: "choice",
