@@ -328,12 +328,35 @@ Deno.test("advgen rules: G's EMA target needs the moving average, and changes G'
       /moving average/,
     );
     // In a step C moves first, then the average, then G: the two games' Cs are still the same,
-    // their Gs are not (one attacked C's prediction, the other the average's).
+    // their Gs are not (one attacked C's prediction, the other the average's). After the first
+    // step the average is C itself, so it takes two.
     const a = game({ ema: 0.5 }), b = game({ ema: 0.5, gTarget: "ema" });
-    a.method.step(a.batch, 0);
-    b.method.step(b.batch, 0);
+    for (const i of [0, 1]) {
+      a.method.step(a.batch, i);
+      b.method.step(b.batch, i);
+    }
     assert.deepEqual(params(a.classifier), params(b.classifier));
     assert.notDeepEqual(params(a.generator), params(b.generator));
+  });
+});
+
+Deno.test("advgen rules: C's moving average is the mean of its steps until it reaches the decay", () => {
+  scope(() => {
+    const { method, classifier, batch } = game({ ema: 0.6 });
+    const flat = (m: Module) => params(m).flatMap(([, v]) => v as number[]);
+    const seen: number[][] = [];
+    for (let i = 0; i < 4; i++) {
+      method.step(batch, i);
+      seen.push(flat(classifier));
+    }
+    // Decays 0, 1/2, then the 0.6 cap (1 - 1/3 = 0.67 is above it) from the third step on.
+    let expected = seen[0].map((_, j) => (seen[0][j] + seen[1][j]) / 2);
+    for (const w of seen.slice(2)) expected = expected.map((e, j) => 0.6 * e + 0.4 * w[j]);
+    const got = flat(method.averaged!);
+    got.forEach((v, j) =>
+      assert(Math.abs(v - expected[j]) < 1e-5, `weight ${j}: ${v} against ${expected[j]}`)
+    );
+    assert.deepEqual(buffers(method.averaged!), buffers(classifier));
   });
 });
 

@@ -50,7 +50,10 @@ export interface AdvGenOptions {
   gWarmup: number;
   /** How L_rec reduces ||x - G(x, z)||^2: "batchmean" is the paper's E_x. */
   reconReduction: SquaredErrorReduction;
-  /** Decay of an exponential moving average of C's weights used for evaluation; 0 for none. */
+  /**
+   * Decay of an exponential moving average of C's weights used for evaluation; 0 for none. Over
+   * the first 1 / (1 - ema) steps the average is the plain mean of the steps so far.
+   */
   ema: number;
   /**
    * How G weighs each sample's KL: "mean" is the paper's E_x KL; "relative"
@@ -487,7 +490,11 @@ export class AdvGen implements Method {
     }
     backward(loss, { into: c.parameters() });
     this.optC.update();
-    if (this.averaged) average(this.averaged, c, this.options.ema);
+    // Mean Teacher's warm-up: the plain mean of C's weights so far until that reaches the decay,
+    // so that early evaluations are of trained weights and not mostly of C's initial ones.
+    if (this.averaged) {
+      average(this.averaged, c, Math.min(this.options.ema, 1 - 1 / this.optC.step));
+    }
     return metrics;
   }
 

@@ -244,7 +244,8 @@ export const METHODS: Record<string, MethodEntry> = {
         min: 0,
         max: 0.99999,
         group: "stabiliser",
-        help: "decay of a moving average of C's weights used for evaluation (0: off)",
+        help:
+          "decay of a moving average of C's weights used for evaluation (0: off); the mean of the steps so far until it reaches that decay",
       },
       jointBatch: {
         kind: "bool",
