@@ -245,7 +245,7 @@ export const METHODS: Record<string, MethodEntry> = {
         max: 0.99999,
         group: "stabiliser",
         help:
-          "decay of a moving average of C's weights used for evaluation (0: off); the mean of the steps so far until it reaches that decay",
+          "decay of a moving average of C's weights used for evaluation (0: off); the mean of the steps so far until it reaches that decay; its batch-norm statistics are C's (on image sets, --bn-stats-batches re-estimates them)",
       },
       jointBatch: {
         kind: "bool",
