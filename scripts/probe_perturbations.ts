@@ -119,7 +119,7 @@ function freshAttack(
   const rng = new Rng(0x617474);
   const gen = convGenerator(be, rng, [ch, h, w], width, code, method.generator.options);
   const optG = new Adam(gen.parameters(), { lr });
-  const options = { ...method.options, ema: 0, gTarget: "classifier" as const, vatWeight: 0 };
+  const options = { ...method.options, gTarget: "classifier" as const, vatWeight: 0 };
   const attacker = new AdvGen(c, gen, new Adam([]), optG, options);
   const row = ch * h * w;
   const order = new DataRng(0x617474, 0).permutation(n);

@@ -15,7 +15,6 @@ import {
   AdvGen,
   type AdvGenOptions,
   agreementLoss,
-  copyState,
   LITERAL_ADVGEN,
   randomOfSameNorm,
 } from "../src/methods/advgen.ts";
@@ -28,6 +27,7 @@ import {
   withFrozenBatchNormStats,
   withRunningBatchNormStats,
 } from "../src/nn/layers.ts";
+import { copyState, WeightAverage } from "../src/nn/average.ts";
 import type { Module } from "../src/nn/module.ts";
 import { Adam } from "../src/nn/optim.ts";
 import * as ops from "../src/ops/mod.ts";
@@ -40,9 +40,10 @@ const OPTIONS: AdvGenOptions = LITERAL_ADVGEN;
 
 /** A classifier with batch norm, a generator, their Adams, and a batch; all from fixed seeds. */
 function game(
-  options: Partial<AdvGenOptions> = {},
+  options: Partial<AdvGenOptions> & { ema?: number } = {},
   output: GeneratorOutput = { mode: "residual", center: false },
 ) {
+  const { ema = 0, ...rules } = options;
   const rng = new Rng(11);
   const classifier = mlp(be, rng.fork(), [2, 16, 16, 2], true);
   const generator = mlpGenerator(be, rng.fork(), 2, [16], 4, { zDim: 3, output });
@@ -51,11 +52,15 @@ function game(
     generator,
     new Adam(classifier.parameters(), { lr: 1e-2 }),
     new Adam(generator.parameters(), { lr: 1e-2 }),
-    { ...OPTIONS, ...options },
+    { ...OPTIONS, ...rules },
     {
       ...(options.consistency === "random" ? { controlRng: new Rng(77) } : {}),
       ...((options.vatWeight ?? 0) > 0 ? { vatRng: new Rng(78) } : {}),
-      ...((options.ema ?? 0) > 0 ? { averaged: mlp(be, new Rng(79), [2, 16, 16, 2], true) } : {}),
+      ...(ema > 0
+        ? {
+          average: new WeightAverage(classifier, mlp(be, new Rng(79), [2, 16, 16, 2], true), ema),
+        }
+        : {}),
     },
   );
   const data = rng.fork();
@@ -352,11 +357,11 @@ Deno.test("advgen rules: C's moving average is the mean of its steps until it re
     // Decays 0, 1/2, then the 0.6 cap (1 - 1/3 = 0.67 is above it) from the third step on.
     let expected = seen[0].map((_, j) => (seen[0][j] + seen[1][j]) / 2);
     for (const w of seen.slice(2)) expected = expected.map((e, j) => 0.6 * e + 0.4 * w[j]);
-    const got = flat(method.averaged!);
+    const got = flat(method.average!.module);
     got.forEach((v, j) =>
       assert(Math.abs(v - expected[j]) < 1e-5, `weight ${j}: ${v} against ${expected[j]}`)
     );
-    assert.deepEqual(buffers(method.averaged!), buffers(classifier));
+    assert.deepEqual(buffers(method.average!.module), buffers(classifier));
   });
 });
 

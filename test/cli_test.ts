@@ -226,19 +226,50 @@ Deno.test({
   },
 });
 
-Deno.test("train: with --ema, each evaluation logs the averaged C's test error and the raw C's", async () => {
+Deno.test("train: with --ema, every method logs the averaged C's test error and the raw C's", async () => {
   const dir = await Deno.makeTempDir();
-  const common = ["--iterations", "40", "--eval-interval", "20", "--no-figure"];
-  assert.equal((await train(...common, "--ema", "0.9", "--out", `${dir}/ema`)).code, 0);
-  assert.equal((await train(...common, "--out", `${dir}/raw`)).code, 0);
-  const evals = (run: string) =>
-    Deno.readTextFileSync(`${dir}/${run}/metrics.jsonl`).trim().split("\n")
-      .map((l) => JSON.parse(l)).filter((m) => m.test_error !== undefined);
-  const [ema, raw] = [evals("ema"), evals("raw")];
-  assert.deepEqual(ema.map((m) => m.iteration), [20, 40]);
-  // The average changes only what is evaluated: the raw C trains as without it.
-  assert.deepEqual(ema.map((m) => m.c_test_error), raw.map((m) => m.test_error));
-  assert(raw.every((m) => m.c_test_error === undefined));
+  for (const method of ["advgen", "vat", "supervised"]) {
+    const common = [
+      "--method",
+      method,
+      "--iterations",
+      "40",
+      "--eval-interval",
+      "20",
+      "--no-figure",
+    ];
+    const ema = `${dir}/${method}-ema`, raw = `${dir}/${method}-raw`;
+    assert.equal((await train(...common, "--ema", "0.9", "--out", ema)).code, 0);
+    assert.equal((await train(...common, "--out", raw)).code, 0);
+    const evals = (run: string) =>
+      Deno.readTextFileSync(`${run}/metrics.jsonl`).trim().split("\n")
+        .map((l) => JSON.parse(l)).filter((m) => m.test_error !== undefined);
+    const [averaged, plain] = [evals(ema), evals(raw)];
+    assert.deepEqual(averaged.map((m) => m.iteration), [20, 40], method);
+    // The average changes only what is evaluated: the raw C trains as without it.
+    assert.deepEqual(averaged.map((m) => m.c_test_error), plain.map((m) => m.test_error), method);
+    assert(plain.every((m) => m.c_test_error === undefined), method);
+    assert.notDeepEqual(averaged.map((m) => m.test_error), plain.map((m) => m.test_error), method);
+  }
+  // The average is part of the checkpoint: a resumed run ends with the same one.
+  const common = ["--method", "vat", "--ema", "0.9", "--iterations", "40", "--no-figure"];
+  assert.equal(
+    (await train(
+      ...common,
+      "--checkpoint-interval",
+      "10",
+      "--out",
+      `${dir}/parts`,
+      "--stop-after",
+      "25",
+    )).code,
+    0,
+  );
+  assert.equal((await train("--resume", `${dir}/parts`)).code, 0);
+  const whole = (await readCheckpoint(`${dir}/vat-ema/checkpoint.bin`)).data;
+  const parts = (await readCheckpoint(`${dir}/parts/checkpoint.bin`)).data;
+  assert.equal(whole.length, parts.length);
+  assert.equal(whole.findIndex((v, i) => v !== parts[i]), -1, "the resumed average differs");
   await Deno.remove(dir, { recursive: true });
 });
 

@@ -32,6 +32,7 @@ import {
 } from "../nn/layers.ts";
 import { Module } from "../nn/module.ts";
 import type { Adam } from "../nn/optim.ts";
+import { stateOf, type WeightAverage } from "../nn/average.ts";
 import { type Generator, rowNorms } from "../models/generator.ts";
 import { vatLoss } from "./vat.ts";
 import { type Batch, type Method, type StepMetrics, unlabelledOf } from "./method.ts";
@@ -50,11 +51,6 @@ export interface AdvGenOptions {
   gWarmup: number;
   /** How L_rec reduces ||x - G(x, z)||^2: "batchmean" is the paper's E_x. */
   reconReduction: SquaredErrorReduction;
-  /**
-   * Decay of an exponential moving average of C's weights used for evaluation; 0 for none. Over
-   * the first 1 / (1 - ema) steps the average is the plain mean of the steps so far.
-   */
-  ema: number;
   /**
    * How G weighs each sample's KL: "mean" is the paper's E_x KL; "relative"
    * divides each sample's KL by (its own + the batch mean), held constant, so
@@ -94,7 +90,7 @@ export interface AdvGenOptions {
   gRecTarget: number;
   /** Step of lambda's dual ascent. */
   lambdaLr: number;
-  /** G's target on x: C's own prediction (the paper), or its EMA's ("ema" needs ema > 0). */
+  /** G's target on x: C's own prediction (the paper), or its moving average's ("ema" needs one). */
   gTarget: "classifier" | "ema";
   /** Weight of VAT's term KL(C(x) || C(x + r_vadv)) in C's loss beside G's (0: off). */
   vatWeight: number;
@@ -133,7 +129,6 @@ export const LITERAL_ADVGEN: AdvGenOptions = {
   differentiated: true,
   gWarmup: 0,
   reconReduction: "batchmean",
-  ema: 0,
   gKlWeight: "mean",
   jointBatch: false,
   gPassStats: "own",
@@ -245,8 +240,8 @@ class DualVariable extends Module {
 
 /** The streams and the second classifier that some options need. */
 export interface AdvGenParts {
-  /** Holds the moving average of C's weights (required when options.ema > 0). */
-  averaged?: Module;
+  /** A moving average of C's weights, evaluated in C's place (required by gTarget "ema"). */
+  average?: WeightAverage;
   /** The random control's directions (required when options.consistency is "random"). */
   controlRng?: Rng;
   /** VAT's power-iteration starts (required when options.vatWeight > 0). */
@@ -260,7 +255,7 @@ export class AdvGen implements Method {
   readonly optimizers: Record<string, Adam>;
   readonly rngs: Record<string, Rng>;
 
-  readonly averaged: Module | null;
+  readonly average: WeightAverage | null;
   readonly controlRng: Rng | null;
   readonly vatRng: Rng | null;
   /** lambda under dual ascent (options.gRecTarget > 0), else null: lambda is fixed. */
@@ -276,11 +271,11 @@ export class AdvGen implements Method {
     readonly options: AdvGenOptions,
     parts: AdvGenParts = {},
   ) {
-    const { averaged = null, controlRng = null, vatRng = null } = parts;
-    if (options.ema > 0 && !averaged) {
-      throw new Error("Cannot average C's weights without a second classifier");
+    const { average = null, controlRng = null, vatRng = null } = parts;
+    if (average && average.source !== classifier) {
+      throw new Error("Cannot evaluate a moving average of another network than C");
     }
-    if (options.gTarget === "ema" && !(options.ema > 0)) {
+    if (options.gTarget === "ema" && !average) {
       throw new Error("Cannot take G's target from a moving average that is not kept");
     }
     if (options.consistency === "random" && !controlRng) {
@@ -292,7 +287,7 @@ export class AdvGen implements Method {
     if (options.vatWeight > 0 && !vatRng) {
       throw new Error("Cannot add VAT's term without a stream for its power iteration");
     }
-    this.averaged = averaged;
+    this.average = average;
     this.controlRng = controlRng;
     this.vatRng = vatRng;
     this.dual = options.gRecTarget > 0
@@ -301,7 +296,7 @@ export class AdvGen implements Method {
     this.modules = {
       classifier,
       generator,
-      ...(averaged ? { averaged } : {}),
+      ...(average ? { averaged: average.module } : {}),
       ...(this.dual ? { dual: this.dual } : {}),
     };
     this.optimizers = { classifier: optC, generator: optG };
@@ -310,7 +305,6 @@ export class AdvGen implements Method {
       ...(controlRng ? { control: controlRng } : {}),
       ...(vatRng ? { vat: vatRng } : {}),
     };
-    if (averaged) copyState(classifier, averaged);
     // Taken before any checkpoint is loaded: a resumed run rebuilds the same initial G from its seed.
     this.#initialG = options.gReset > 0
       ? persistent(() =>
@@ -443,7 +437,7 @@ export class AdvGen implements Method {
 
   /** The EMA teacher's prediction on x as a constant target. */
   #teacher(x: Tensor): Tensor {
-    return noGrad(() => withFrozenBatchNormStats(() => this.averaged!.forward(x)));
+    return noGrad(() => withFrozenBatchNormStats(() => this.average!.module.forward(x)));
   }
 
   /**
@@ -490,11 +484,7 @@ export class AdvGen implements Method {
     }
     backward(loss, { into: c.parameters() });
     this.optC.update();
-    // Mean Teacher's warm-up: the plain mean of C's weights so far until that reaches the decay,
-    // so that early evaluations are of trained weights and not mostly of C's initial ones.
-    if (this.averaged) {
-      average(this.averaged, c, Math.min(this.options.ema, 1 - 1 / this.optC.step));
-    }
+    this.average?.update(this.optC.step);
     return metrics;
   }
 
@@ -535,11 +525,11 @@ export class AdvGen implements Method {
   }
 
   evaluated(): Module {
-    return this.averaged ?? this.classifier;
+    return this.average?.module ?? this.classifier;
   }
 
   rawClassifier(): Module | null {
-    return this.averaged ? this.classifier : null;
+    return this.average ? this.classifier : null;
   }
 
   adversarial(x: Tensor): Tensor {
@@ -549,25 +539,4 @@ export class AdvGen implements Method {
   diagnose(x: Tensor): Record<string, number> {
     return generatorDiagnostics(this.classifier, this.generator, x, this.generator.options.zDim);
   }
-}
-
-/** A module's parameters, then its buffers, in a fixed order. */
-function stateOf(m: Module): Tensor[] {
-  return [...m.namedParameters(), ...m.namedBuffers()].map(([, t]) => t);
-}
-
-/** Copies parameters and buffers from one module to another of the same architecture. */
-export function copyState(from: Module, to: Module): void {
-  const dst = stateOf(to);
-  stateOf(from).forEach((t, i) => t.backend.copy(dst[i].storage, t.storage));
-}
-
-/** avg = decay * avg + (1 - decay) * current for parameters; buffers are copied. */
-function average(avg: Module, current: Module, decay: number): void {
-  const cur = current.namedParameters();
-  avg.namedParameters().forEach(([, t], i) =>
-    t.backend.axpby(t.storage, 1 - decay, cur[i][1].storage, decay, t.size)
-  );
-  const bufs = current.namedBuffers();
-  avg.namedBuffers().forEach(([, t], i) => t.backend.copy(t.storage, bufs[i][1].storage));
 }

@@ -5,6 +5,7 @@
 import { backward } from "../autograd/tape.ts";
 import * as ops from "../ops/mod.ts";
 import type { Rng } from "../ops/random.ts";
+import type { WeightAverage } from "../nn/average.ts";
 import type { Module } from "../nn/module.ts";
 import type { Adam } from "../nn/optim.ts";
 import type { Batch, Method, StepMetrics } from "./method.ts";
@@ -16,8 +17,13 @@ export class Supervised implements Method {
   readonly optimizers: Record<string, Adam>;
   readonly rngs: Record<string, Rng> = {};
 
-  constructor(readonly classifier: Module, readonly optimizer: Adam) {
-    this.modules = { classifier };
+  /** `average`, where given, is a moving average of the classifier, evaluated in its place. */
+  constructor(
+    readonly classifier: Module,
+    readonly optimizer: Adam,
+    readonly average: WeightAverage | null = null,
+  ) {
+    this.modules = { classifier, ...(average ? { averaged: average.module } : {}) };
     this.optimizers = { classifier: optimizer };
   }
 
@@ -26,10 +32,15 @@ export class Supervised implements Method {
     const nll = ops.crossEntropy(this.classifier.forward(batch.xl), batch.yl);
     backward(nll);
     this.optimizer.update();
+    this.average?.update(this.optimizer.step);
     return { nll };
   }
 
   evaluated(): Module {
-    return this.classifier;
+    return this.average?.module ?? this.classifier;
+  }
+
+  rawClassifier(): Module | null {
+    return this.average ? this.classifier : null;
   }
 }

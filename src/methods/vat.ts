@@ -8,6 +8,7 @@ import type { Tensor } from "../autograd/tensor.ts";
 import * as ops from "../ops/mod.ts";
 import type { Rng } from "../ops/random.ts";
 import { withFrozenBatchNormStats } from "../nn/layers.ts";
+import type { WeightAverage } from "../nn/average.ts";
 import type { Module } from "../nn/module.ts";
 import type { Adam } from "../nn/optim.ts";
 import { type Batch, type Method, type StepMetrics, unlabelledOf } from "./method.ts";
@@ -91,8 +92,10 @@ export class Vat implements Method {
     readonly optimizer: Adam,
     readonly rng: Rng,
     readonly options: VatOptions & { beta: number; entminWeight: number },
+    /** A moving average of the classifier, evaluated in its place (ours: VAT evaluates C). */
+    readonly average: WeightAverage | null = null,
   ) {
-    this.modules = { classifier };
+    this.modules = { classifier, ...(average ? { averaged: average.module } : {}) };
     this.optimizers = { classifier: optimizer };
     this.rngs = { perturbation: rng };
   }
@@ -117,10 +120,15 @@ export class Vat implements Method {
     }
     backward(loss);
     this.optimizer.update();
+    this.average?.update(this.optimizer.step);
     return metrics;
   }
 
   evaluated(): Module {
-    return this.classifier;
+    return this.average?.module ?? this.classifier;
+  }
+
+  rawClassifier(): Module | null {
+    return this.average ? this.classifier : null;
   }
 }

@@ -121,7 +121,7 @@ export const METHODS: Record<string, MethodEntry> = {
     unlabelled: false,
     build(ctx) {
       const c = ctx.classifier();
-      return new Supervised(c, ctx.adam(c.parameters(), ctx.cfg.number("lr")));
+      return new Supervised(c, ctx.adam(c.parameters(), ctx.cfg.number("lr")), ctx.average(c));
     },
   },
   vat: {
@@ -144,13 +144,14 @@ export const METHODS: Record<string, MethodEntry> = {
     build(ctx) {
       const { cfg } = ctx;
       const c = ctx.classifier();
-      return new Vat(c, ctx.adam(c.parameters(), cfg.number("lr")), ctx.rng.fork(), {
+      const rng = ctx.rng.fork();
+      return new Vat(c, ctx.adam(c.parameters(), cfg.number("lr")), rng, {
         eps: cfg.number("eps"),
         xi: cfg.number("xi"),
         iterations: cfg.number("powerIterations"),
         beta: cfg.number("beta"),
         entminWeight: cfg.number("entminWeight"),
-      });
+      }, ctx.average(c));
     },
   },
   advgen: {
@@ -238,14 +239,6 @@ export const METHODS: Record<string, MethodEntry> = {
         max: 1e9,
         group: "stabiliser",
         help: "iterations at the start in which G only learns to reconstruct (C waits)",
-      },
-      ema: {
-        kind: "number",
-        min: 0,
-        max: 0.99999,
-        group: "stabiliser",
-        help:
-          "decay of a moving average of C's weights used for evaluation (0: off); the mean of the steps so far until it reaches that decay; its batch-norm statistics are C's (on image sets, --bn-stats-batches re-estimates them)",
       },
       jointBatch: {
         kind: "bool",
@@ -362,8 +355,7 @@ export const METHODS: Record<string, MethodEntry> = {
         cfg.number("gLr"),
         cfg.string("gSchedule") as AdamSchedule,
       );
-      const ema = cfg.number("ema");
-      const averaged = ema > 0 ? ctx.classifier() : null;
+      const average = ctx.average(classifier);
       const consistency = cfg.string("consistency") as "generator" | "random";
       const vatWeight = cfg.number("vatWeight");
       const gPassStats = cfg.string("gPassStats") as "own" | "clean" | "running";
@@ -372,7 +364,7 @@ export const METHODS: Record<string, MethodEntry> = {
           `Cannot use --g-pass-stats ${gPassStats} with --joint-batch: there G's examples share x's batch`,
         );
       }
-      if (cfg.string("gTarget") === "ema" && !(ema > 0)) {
+      if (cfg.string("gTarget") === "ema" && !average) {
         throw new UserError("Cannot use --g-target ema: --ema is 0, so C has no moving average");
       }
       return new AdvGen(
@@ -389,7 +381,6 @@ export const METHODS: Record<string, MethodEntry> = {
           differentiated: cfg.bool("differentiated"),
           gWarmup: cfg.number("gWarmup"),
           reconReduction: cfg.string("reconReduction") as "batchmean" | "mean" | "sum",
-          ema,
           gKlWeight: cfg.string("gKlWeight") as "mean" | "relative",
           jointBatch: cfg.bool("jointBatch"),
           gPassStats,
@@ -404,7 +395,7 @@ export const METHODS: Record<string, MethodEntry> = {
           consistencyMask: cfg.string("consistencyMask") as AdvGenOptions["consistencyMask"],
         },
         {
-          ...(averaged ? { averaged } : {}),
+          ...(average ? { average } : {}),
           // Forked only when used, so every other run draws the streams it drew before.
           ...(consistency === "random" ? { controlRng: ctx.rng.fork() } : {}),
           ...(vatWeight > 0 ? { vatRng: ctx.rng.fork() } : {}),

@@ -24,6 +24,7 @@ export const BUILTIN: Registry = {
     threads: 0,
     tf32: true,
     precision: "fp32",
+    ema: 0,
     out: null,
   },
   defaultDataset: "circles",

@@ -13,6 +13,7 @@ import type { Tensor } from "../autograd/tensor.ts";
 import type { DataSource } from "../data/source.ts";
 import type { Method } from "../methods/method.ts";
 import type { Generator, GeneratorOptions } from "../models/generator.ts";
+import type { WeightAverage } from "../nn/average.ts";
 import type { Module } from "../nn/module.ts";
 import type { Adam } from "../nn/optim.ts";
 import type { Rng } from "../ops/random.ts";
@@ -115,6 +116,8 @@ export interface MethodContext {
    * --beta1-decayed) or, with "constant", at lr and beta1 0.9 throughout.
    */
   adam(params: Tensor[], lr: number, schedule?: AdamSchedule): Adam;
+  /** A moving average of `c`'s weights at the run's --ema, in a new classifier; null where --ema is 0. */
+  average(c: Module): WeightAverage | null;
 }
 
 /** A training method. */
@@ -176,6 +179,14 @@ export function runOptions(reg: Registry): Record<string, OptionNode> {
       min: 0,
       max: 1,
       help: "fraction of training after which learning rates decay linearly to 0 and beta1 drops",
+    },
+    ema: {
+      kind: "number",
+      min: 0,
+      max: 0.99999,
+      group: "stabiliser",
+      help:
+        "decay of a moving average of C's weights that evaluations read, for every method (0: off); the mean of the steps so far until it reaches that decay; its batch-norm statistics are C's (on image sets, --bn-stats-batches re-estimates them)",
     },
     beta1Decayed: {
       kind: "number",

@@ -8,6 +8,7 @@
  */
 import type { Backend } from "../backend/backend.ts";
 import type { Tensor } from "../autograd/tensor.ts";
+import { WeightAverage } from "../nn/average.ts";
 import { BatchNorm } from "../nn/layers.ts";
 import type { Module } from "../nn/module.ts";
 import { Adam, linearDecay, switchAt } from "../nn/optim.ts";
@@ -103,6 +104,10 @@ export function buildMethod(
     generator: (options) =>
       reg.generators[cfg.string("generator")].build(backend, genRng, data.shape, options, cfg),
     adam: (params, lr, schedule) => scheduledAdam(params, lr, cfg, schedule),
+    average: (c) => {
+      const decay = cfg.number("ema");
+      return decay > 0 ? new WeightAverage(c, model.build(backend, init, data, cfg), decay) : null;
+    },
   });
   checkBatchNorm(built.modules, cfg, method.unlabelled);
   return built;
