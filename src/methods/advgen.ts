@@ -32,7 +32,7 @@ import {
 } from "../nn/layers.ts";
 import { Module } from "../nn/module.ts";
 import type { Adam } from "../nn/optim.ts";
-import { stateOf, type WeightAverage } from "../nn/average.ts";
+import { averageModules, stateOf, type WeightAverage } from "../nn/average.ts";
 import { type Generator, rowNorms } from "../models/generator.ts";
 import { vatLoss } from "./vat.ts";
 import { type Batch, type Method, type StepMetrics, unlabelledOf } from "./method.ts";
@@ -296,7 +296,7 @@ export class AdvGen implements Method {
     this.modules = {
       classifier,
       generator,
-      ...(average ? { averaged: average.module } : {}),
+      ...averageModules(average),
       ...(this.dual ? { dual: this.dual } : {}),
     };
     this.optimizers = { classifier: optC, generator: optG };

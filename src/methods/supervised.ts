@@ -5,7 +5,7 @@
 import { backward } from "../autograd/tape.ts";
 import * as ops from "../ops/mod.ts";
 import type { Rng } from "../ops/random.ts";
-import type { WeightAverage } from "../nn/average.ts";
+import { averageModules, type WeightAverage } from "../nn/average.ts";
 import type { Module } from "../nn/module.ts";
 import type { Adam } from "../nn/optim.ts";
 import type { Batch, Method, StepMetrics } from "./method.ts";
@@ -23,7 +23,7 @@ export class Supervised implements Method {
     readonly optimizer: Adam,
     readonly average: WeightAverage | null = null,
   ) {
-    this.modules = { classifier, ...(average ? { averaged: average.module } : {}) };
+    this.modules = { classifier, ...averageModules(average) };
     this.optimizers = { classifier: optimizer };
   }
 

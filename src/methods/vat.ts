@@ -8,7 +8,7 @@ import type { Tensor } from "../autograd/tensor.ts";
 import * as ops from "../ops/mod.ts";
 import type { Rng } from "../ops/random.ts";
 import { withFrozenBatchNormStats } from "../nn/layers.ts";
-import type { WeightAverage } from "../nn/average.ts";
+import { averageModules, type WeightAverage } from "../nn/average.ts";
 import type { Module } from "../nn/module.ts";
 import type { Adam } from "../nn/optim.ts";
 import { type Batch, type Method, type StepMetrics, unlabelledOf } from "./method.ts";
@@ -95,7 +95,7 @@ export class Vat implements Method {
     /** A moving average of the classifier, evaluated in its place (ours: VAT evaluates C). */
     readonly average: WeightAverage | null = null,
   ) {
-    this.modules = { classifier, ...(average ? { averaged: average.module } : {}) };
+    this.modules = { classifier, ...averageModules(average) };
     this.optimizers = { classifier: optimizer };
     this.rngs = { perturbation: rng };
   }

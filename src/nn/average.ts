@@ -17,6 +17,11 @@ export function copyState(from: Module, to: Module): void {
   stateOf(from).forEach((t, i) => t.backend.copy(dst[i].storage, t.storage));
 }
 
+/** A method's checkpoint entry for its average: the network under one name, or nothing. */
+export function averageModules(average: WeightAverage | null): Record<string, Module> {
+  return average ? { averaged: average.module } : {};
+}
+
 /**
  * avg = decay * avg + (1 - decay) * source for the parameters of `module`,
  * a second network of the source's architecture; buffers (batch-norm running

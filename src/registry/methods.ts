@@ -144,8 +144,7 @@ export const METHODS: Record<string, MethodEntry> = {
     build(ctx) {
       const { cfg } = ctx;
       const c = ctx.classifier();
-      const rng = ctx.rng.fork();
-      return new Vat(c, ctx.adam(c.parameters(), cfg.number("lr")), rng, {
+      return new Vat(c, ctx.adam(c.parameters(), cfg.number("lr")), ctx.rng.fork(), {
         eps: cfg.number("eps"),
         xi: cfg.number("xi"),
         iterations: cfg.number("powerIterations"),
