@@ -20,6 +20,7 @@ import { argmaxRows } from "../src/data/source.ts";
 import type { ImageSource } from "../src/data/images.ts";
 import { AdvGen, randomOfSameNorm } from "../src/methods/advgen.ts";
 import { vatPerturbation } from "../src/methods/vat.ts";
+import { evaluatedOf } from "../src/methods/method.ts";
 import { BatchNorm, withFrozenBatchNormStats } from "../src/nn/layers.ts";
 import { Adam } from "../src/nn/optim.ts";
 import { convGenerator, type Generator } from "../src/models/generator.ts";
@@ -158,7 +159,7 @@ export async function probe(args: string[], reg: Registry = BUILTIN): Promise<vo
   try {
     const method = t.exp.method;
     // The classifier that trained against the perturbations: advgen's raw C, not its average.
-    const c = method instanceof AdvGen ? method.classifier : method.evaluated();
+    const c = method instanceof AdvGen ? method.classifier : evaluatedOf(method);
     const g = method instanceof AdvGen ? method.generator : null;
     const radius = (values.radius as number | undefined) ??
       (g ? t.cfg.number("gRadius") : t.cfg.has("eps") ? t.cfg.number("eps") : null);
@@ -196,7 +197,7 @@ export async function probe(args: string[], reg: Registry = BUILTIN): Promise<vo
       generators.push([`fresh G (width ${width}, code ${code}, ${attack} steps)`, fresh]);
     }
     const kinds = [...generators.map(([name]) => name), "VAT r_vadv", "random"];
-    const oracle = o ? o.exp.method.evaluated() : null;
+    const oracle = o ? evaluatedOf(o.exp.method) : null;
     oracle?.eval();
     const split = values.split as "test" | "train";
     const { images, labels, shape } = (t.exp.data as ImageSource).dataset[split];

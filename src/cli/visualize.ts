@@ -9,6 +9,7 @@
 import { scope, Tensor } from "../autograd/tensor.ts";
 import { ImageSource } from "../data/images.ts";
 import { withEvaluated } from "../methods/loop.ts";
+import { evaluatedOf } from "../methods/method.ts";
 import { vatPerturbation } from "../methods/vat.ts";
 import * as ops from "../ops/mod.ts";
 import { Rng } from "../ops/random.ts";
@@ -84,7 +85,7 @@ export async function visualize(args: string[], reg: Registry = BUILTIN): Promis
     const columns = 2 + draws;
     // The batch-norm statistics the run's evaluations use (re-estimated where it does that).
     withEvaluated(exp.method, exp.data, () => {});
-    const model = exp.method.evaluated();
+    const model = evaluatedOf(exp.method);
     const was = model.training;
     model.eval();
     const all = new Float32Array(n * columns * d);

@@ -524,14 +524,6 @@ export class AdvGen implements Method {
     return metrics;
   }
 
-  evaluated(): Module {
-    return this.average?.module ?? this.classifier;
-  }
-
-  rawClassifier(): Module | null {
-    return this.average ? this.classifier : null;
-  }
-
   adversarial(x: Tensor): Tensor {
     return noGrad(() => this.generator.forward(x));
   }

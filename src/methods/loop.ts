@@ -10,7 +10,7 @@ import type { DataSource, TestProgress } from "../data/source.ts";
 import { reestimateBatchNorm } from "../nn/layers.ts";
 import { DivergedError, StoppedError } from "../util/errors.ts";
 import type { Module } from "../nn/module.ts";
-import type { Method, StepMetrics } from "./method.ts";
+import { evaluatedOf, type Method, rawClassifierOf, type StepMetrics } from "./method.ts";
 
 /** When to log, evaluate and checkpoint. */
 export interface LoopSchedule {
@@ -62,7 +62,7 @@ export function withEvaluated<T>(
   method: Method,
   data: DataSource,
   fn: (model: Module) => T,
-  model: Module = method.evaluated(),
+  model: Module = evaluatedOf(method),
 ): T {
   const was = model.training;
   if (data.statsBatches) {
@@ -160,7 +160,7 @@ export async function trainLoop(
       const diagnostics = method.diagnose
         ? scope(() => method.diagnose!(data.diagnosticBatch()))
         : {};
-      const raw = method.rawClassifier?.();
+      const raw = rawClassifierOf(method);
       if (raw) {
         diagnostics.c_test_error = withEvaluated(
           method,

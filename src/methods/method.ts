@@ -7,6 +7,7 @@ import type { Tensor } from "../autograd/tensor.ts";
 import type { Batch } from "../data/source.ts";
 export type { Batch };
 export { unlabelledOf } from "../data/source.ts";
+import type { WeightAverage } from "../nn/average.ts";
 import type { Module } from "../nn/module.ts";
 import type { Adam } from "../nn/optim.ts";
 import type { Rng } from "../ops/random.ts";
@@ -27,13 +28,13 @@ export interface Method {
   readonly rngs: Record<string, Rng>;
   /** One training iteration. */
   step(batch: Batch, iteration: number): StepMetrics;
-  /** The classifier to evaluate (an average of the weights where the method keeps one). */
-  evaluated(): Module;
+  /** The classifier as trained. */
+  readonly classifier: Module;
   /**
-   * The classifier as trained where evaluated() is a moving average of it,
-   * else null: the loop reports its test error too, as c_test_error.
+   * A moving average of the classifier's weights, where the method keeps one:
+   * it is evaluated in the classifier's place (see {@linkcode evaluatedOf}).
    */
-  rawClassifier?(): Module | null;
+  readonly average?: WeightAverage | null;
   /** Adversarial examples for a batch, for figures (methods that make them). */
   adversarial?(x: Tensor): Tensor;
   /**
@@ -41,4 +42,17 @@ export interface Method {
    * each evaluation; they must leave every training stream and statistic alone.
    */
   diagnose?(x: Tensor): Record<string, number>;
+}
+
+/** The classifier to evaluate: the method's average of its weights where it keeps one. */
+export function evaluatedOf(method: Method): Module {
+  return method.average?.module ?? method.classifier;
+}
+
+/**
+ * The classifier as trained where {@linkcode evaluatedOf} gives an average of
+ * it, else null: the loop reports its test error too, as c_test_error.
+ */
+export function rawClassifierOf(method: Method): Module | null {
+  return method.average ? method.classifier : null;
 }

@@ -35,12 +35,4 @@ export class Supervised implements Method {
     this.average?.update(this.optimizer.step);
     return { nll };
   }
-
-  evaluated(): Module {
-    return this.average?.module ?? this.classifier;
-  }
-
-  rawClassifier(): Module | null {
-    return this.average ? this.classifier : null;
-  }
 }

@@ -123,12 +123,4 @@ export class Vat implements Method {
     this.average?.update(this.optimizer.step);
     return metrics;
   }
-
-  evaluated(): Module {
-    return this.average?.module ?? this.classifier;
-  }
-
-  rawClassifier(): Module | null {
-    return this.average ? this.classifier : null;
-  }
 }

@@ -28,6 +28,7 @@ import { PointsSource } from "../data/points.ts";
 import { boundaryPanel } from "../report/boundary.ts";
 import { UserError } from "../util/errors.ts";
 import { LITERAL_ADVGEN_VALUES } from "./methods.ts";
+import { evaluatedOf } from "../methods/method.ts";
 import type { Value } from "../util/options.ts";
 import type { RunConfig } from "./config.ts";
 import type { DatasetEntry, Preset } from "./registry.ts";
@@ -170,7 +171,7 @@ const circles: DatasetEntry = {
       : undefined;
     return boundaryPanel(
       backend,
-      exp.method.evaluated(),
+      evaluatedOf(exp.method),
       {
         labelled: { x: labelled.x.toArray(), y: labelled.y.toArray() },
         unlabelled: unlabelled.x.toArray(),
