@@ -380,7 +380,7 @@ function mnistLike(name: "mnist" | "fashion-mnist", title: string): ImageSetSpec
       },
       [`${name}-advgen-vat`]: {
         description:
-          `${title}, not the paper's method: VAT's term (eps 2) beside the paper's G term of ${name}-advgen in C's loss, the best MNIST result at 3000 steps, far worse than VAT at its own 48,000 (docs/mnist.md)`,
+          `${title}, not the paper's method: VAT's term (eps 2) beside the paper's G term of ${name}-advgen in C's loss, the best MNIST result at 3000 steps, but at its own 48,000 C climbs far above VAT's error within 10,000 steps, G restarted or not (docs/mnist.md)`,
         values: { ...advgen, vatWeight: 1, vatEps: 2 },
       },
       [`${name}-advgen-literal`]: {
